@@ -1,0 +1,409 @@
+#include "framework/config/config_value.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+
+namespace pqlab::config {
+namespace fs = std::filesystem;
+
+const Node* Node::find(const std::string& key) const {
+  for (const auto& [k, v] : map)
+    if (k == key) return &v;
+  return nullptr;
+}
+Node* Node::find(const std::string& key) {
+  for (auto& [k, v] : map)
+    if (k == key) return &v;
+  return nullptr;
+}
+
+std::string Node::kind_name() const {
+  switch (kind) {
+    case Kind::map: return "a mapping";
+    case Kind::seq: return "a sequence";
+    case Kind::scalar: return "a scalar";
+    default: return "empty";
+  }
+}
+
+Diagnostic make_diagnostic(const Origin& o, const std::string& message, std::vector<std::string> notes) {
+  Diagnostic d;
+  d.message = message;
+  if (o.file) {
+    d.loc.file = o.file->path;
+    d.loc.line = o.line;
+    d.loc.column = o.column;
+    d.loc.length = std::max(1, o.length);
+    if (o.line > 0 && o.line <= static_cast<int>(o.file->lines.size()))
+      d.loc.line_text = o.file->lines[o.line - 1];
+    for (const auto& inc : o.file->included_from) notes.push_back("included from " + inc);
+  } else if (!o.synthetic.empty()) {
+    d.loc.file = "<command line: " + o.synthetic + ">";
+  }
+  d.notes = std::move(notes);
+  return d;
+}
+
+void ErrorList::add(Diagnostic d) {
+  ++count_;
+  if (diags_.size() < kMaxErrors) diags_.push_back(std::move(d));
+}
+
+void ErrorList::throw_if_any() const {
+  if (count_ == 0) return;
+  auto diags = diags_;
+  if (count_ > diags_.size()) {
+    Diagnostic more;
+    more.message = "too many errors (" + std::to_string(count_) + "); stopping after " +
+                   std::to_string(kMaxErrors);
+    diags.push_back(more);
+  }
+  throw ConfigError(std::move(diags));
+}
+
+namespace {
+
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream is(text);
+  std::string l;
+  while (std::getline(is, l)) {
+    if (!l.empty() && l.back() == '\r') l.pop_back();
+    lines.push_back(l);
+  }
+  return lines;
+}
+
+Origin origin_at(const std::shared_ptr<const SourceFile>& f, const YAML::Mark& m, int length) {
+  Origin o;
+  o.file = f;
+  if (m.is_null()) return o;
+  o.line = m.line + 1;  // yaml-cpp marks are 0-based
+  o.column = m.column + 1;
+  o.length = length;
+  return o;
+}
+
+// yaml-cpp gives quoted scalars the non-specific tag "!" and plain ones "?".
+bool is_quoted(const YAML::Node& n) { return n.Tag() == "!"; }
+
+Node convert(const YAML::Node& y, const std::shared_ptr<const SourceFile>& f, ErrorList& errors) {
+  Node n;
+  switch (y.Type()) {
+    case YAML::NodeType::Scalar:
+      n.kind = Node::Kind::scalar;
+      n.scalar = y.Scalar();
+      n.quoted = is_quoted(y);
+      n.origin = origin_at(f, y.Mark(), static_cast<int>(n.scalar.size()) + (n.quoted ? 2 : 0));
+      break;
+    case YAML::NodeType::Sequence:
+      n.kind = Node::Kind::seq;
+      n.origin = origin_at(f, y.Mark(), 1);
+      for (const auto& e : y) n.seq.push_back(convert(e, f, errors));
+      break;
+    case YAML::NodeType::Map:
+      n.kind = Node::Kind::map;
+      n.origin = origin_at(f, y.Mark(), 1);
+      for (const auto& kv : y) {
+        const std::string key = kv.first.Scalar();
+        const Origin ko = origin_at(f, kv.first.Mark(), static_cast<int>(key.size()));
+        if (!kv.first.IsScalar()) {
+          errors.add(ko, "mapping keys must be plain scalars");
+          continue;
+        }
+        if (const Node* prev = n.find(key)) {
+          (void)prev;
+          size_t i = 0;
+          while (n.map[i].first != key) ++i;
+          const Origin& first = n.key_origins[i];
+          errors.add(ko, "duplicate key '" + key + "'",
+                     {"first defined at " + (first.file ? first.file->path : std::string("?")) + ":" +
+                      std::to_string(first.line) + ":" + std::to_string(first.column)});
+          continue;
+        }
+        n.map.emplace_back(key, convert(kv.second, f, errors));
+        n.key_origins.push_back(ko);
+      }
+      break;
+    default:
+      n.kind = Node::Kind::null;
+      n.origin = origin_at(f, y.Mark(), 1);
+      break;
+  }
+  return n;
+}
+
+std::string join_paths(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& t : v) s += (s.empty() ? "" : ", ") + t;
+  return s;
+}
+
+void expand_includes(Node& n, const std::string& path, const SourceFile& file,
+                     const std::vector<std::string>& search_dirs, std::vector<std::string>& stack,
+                     ErrorList& errors);
+
+std::string location_text(const Origin& o) {
+  if (!o.file) return o.synthetic;
+  return o.file->path + ":" + std::to_string(o.line) + ":" + std::to_string(o.column);
+}
+
+Node load_recursive(const std::string& path, const std::vector<std::string>& search_dirs,
+                    std::vector<std::string> included_from, std::vector<std::string>& stack,
+                    ErrorList& errors) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    Diagnostic d;
+    d.loc.file = path;
+    d.message = "cannot open config file";
+    for (const auto& inc : included_from) d.notes.push_back("included from " + inc);
+    errors.add(d);
+    return {};
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto file = std::make_shared<SourceFile>();
+  file->path = path;
+  file->lines = split_lines(ss.str());
+  file->included_from = std::move(included_from);
+  Node root = parse_yaml(ss.str(), file, errors);
+  if (root.kind == Node::Kind::null) return root;
+  if (root.kind != Node::Kind::map) {
+    errors.add(root.origin, "a config file must be a mapping of keys, got " + root.kind_name());
+    return {};
+  }
+  expand_includes(root, path, *file, search_dirs, stack, errors);
+  return root;
+}
+
+// Resolves `include:` in every mapping of the tree (so a fragment can fill a nested key, e.g.
+// `weight_format: {include: formats/nvfp4.yaml}`): the included files merge in order, then the
+// mapping's own keys on top.
+void expand_includes(Node& n, const std::string& path, const SourceFile& file,
+                     const std::vector<std::string>& search_dirs, std::vector<std::string>& stack,
+                     ErrorList& errors) {
+  for (auto& e : n.seq) expand_includes(e, path, file, search_dirs, stack, errors);
+  if (n.kind != Node::Kind::map) return;
+  for (auto& kv : n.map)
+    if (kv.first != "include") expand_includes(kv.second, path, file, search_dirs, stack, errors);
+  const Node* inc = n.find("include");
+  if (!inc) return;
+
+  std::vector<const Node*> items;
+  if (inc->kind == Node::Kind::scalar) items.push_back(inc);
+  else if (inc->kind == Node::Kind::seq)
+    for (const auto& e : inc->seq) items.push_back(&e);
+  else
+    errors.add(inc->origin, "'include' must be a path or a list of paths, got " + inc->kind_name());
+
+  Node merged;
+  merged.kind = Node::Kind::map;
+  for (const Node* item : items) {
+    if (item->kind != Node::Kind::scalar) {
+      errors.add(item->origin, "'include' entries must be paths, got " + item->kind_name());
+      continue;
+    }
+    std::vector<std::string> tried;
+    std::string found;
+    std::vector<fs::path> bases = {fs::path(path).parent_path()};
+    for (const auto& d : search_dirs) bases.emplace_back(d);
+    for (const auto& b : bases) {
+      const fs::path cand = fs::path(item->scalar).is_absolute() ? fs::path(item->scalar) : b / item->scalar;
+      const std::string c = cand.lexically_normal().string();
+      if (std::find(tried.begin(), tried.end(), c) == tried.end()) tried.push_back(c);
+      if (fs::is_regular_file(cand)) {
+        found = c;
+        break;
+      }
+    }
+    if (found.empty()) {
+      errors.add(item->origin, "included file '" + item->scalar + "' not found", {"searched: " + join_paths(tried)});
+      continue;
+    }
+    const std::string canon = fs::weakly_canonical(found).string();
+    if (std::find(stack.begin(), stack.end(), canon) != stack.end()) {
+      errors.add(item->origin, "include cycle: '" + item->scalar + "' is already being loaded");
+      continue;
+    }
+    stack.push_back(canon);
+    std::vector<std::string> chain = {location_text(item->origin)};
+    chain.insert(chain.end(), file.included_from.begin(), file.included_from.end());
+    Node sub = load_recursive(found, search_dirs, chain, stack, errors);
+    stack.pop_back();
+    if (sub.kind == Node::Kind::map) merge_into(merged, sub);
+  }
+  for (size_t i = 0; i < n.map.size(); ++i)
+    if (n.map[i].first == "include") {
+      n.map.erase(n.map.begin() + static_cast<long>(i));
+      n.key_origins.erase(n.key_origins.begin() + static_cast<long>(i));
+      break;
+    }
+  const Origin origin = n.origin;
+  merge_into(merged, n);
+  merged.origin = origin;
+  n = std::move(merged);
+}
+
+void emit(YAML::Emitter& e, const Node& n) {
+  switch (n.kind) {
+    case Node::Kind::scalar:
+      if (n.quoted) e << YAML::DoubleQuoted << n.scalar;
+      else e << n.scalar;
+      break;
+    case Node::Kind::seq:
+      e << YAML::BeginSeq;
+      for (const auto& x : n.seq) emit(e, x);
+      e << YAML::EndSeq;
+      break;
+    case Node::Kind::map:
+      e << YAML::BeginMap;
+      for (const auto& [k, v] : n.map) {
+        e << YAML::Key << k << YAML::Value;
+        emit(e, v);
+      }
+      e << YAML::EndMap;
+      break;
+    default:
+      e << YAML::Null;
+  }
+}
+
+}  // namespace
+
+Node parse_yaml(const std::string& text, std::shared_ptr<SourceFile> file, ErrorList& errors) {
+  if (file->lines.empty()) file->lines = split_lines(text);
+  try {
+    const YAML::Node y = YAML::Load(text);
+    return convert(y, file, errors);
+  } catch (const YAML::Exception& ex) {
+    errors.add(origin_at(file, ex.mark, 1), "invalid YAML: " + ex.msg);
+    return {};
+  }
+}
+
+Node load_config_file(const std::string& path, const std::vector<std::string>& search_dirs,
+                      ErrorList& errors) {
+  std::vector<std::string> stack = {fs::weakly_canonical(path).string()};
+  return load_recursive(path, search_dirs, {}, stack, errors);
+}
+
+void merge_into(Node& base, const Node& top) {
+  if (base.kind != Node::Kind::map || top.kind != Node::Kind::map) {
+    base = top;
+    return;
+  }
+  for (size_t i = 0; i < top.map.size(); ++i) {
+    const auto& [k, v] = top.map[i];
+    if (Node* existing = base.find(k)) {
+      merge_into(*existing, v);
+      for (size_t j = 0; j < base.map.size(); ++j)
+        if (base.map[j].first == k) base.key_origins[j] = top.key_origins[i];
+    } else {
+      base.map.emplace_back(k, v);
+      base.key_origins.push_back(top.key_origins[i]);
+    }
+  }
+}
+
+void apply_set(Node& root, const std::string& assignment, ErrorList& errors) {
+  Origin o;
+  o.synthetic = "--set " + assignment;
+  const auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    errors.add(o, "--set expects key.path=value, got '" + assignment + "'");
+    return;
+  }
+  const std::string path = assignment.substr(0, eq);
+  const std::string text = assignment.substr(eq + 1);
+  Node value;
+  try {
+    auto file = std::make_shared<SourceFile>();
+    file->path = "--set";
+    ErrorList inner;
+    value = convert(YAML::Load(text.empty() ? "~" : text), nullptr, inner);
+    if (!inner.empty()) throw YAML::Exception(YAML::Mark::null_mark(), "bad value");
+  } catch (const YAML::Exception&) {
+    errors.add(o, "--set value '" + text + "' is not valid YAML");
+    return;
+  }
+  std::vector<std::string> parts;
+  std::stringstream ss(path);
+  std::string part;
+  while (std::getline(ss, part, '.')) parts.push_back(part);
+  Node* cur = &root;
+  if (cur->kind == Node::Kind::null) cur->kind = Node::Kind::map;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const std::string& p = parts[i];
+    if (p.empty()) {
+      errors.add(o, "--set key path '" + path + "' has an empty component");
+      return;
+    }
+    Node* next = nullptr;
+    if (cur->kind == Node::Kind::seq) {
+      char* end = nullptr;
+      const long idx = std::strtol(p.c_str(), &end, 10);
+      if (*end || idx < 0 || idx >= static_cast<long>(cur->seq.size())) {
+        errors.add(o, "--set: '" + p + "' is not an index of the " + std::to_string(cur->seq.size()) +
+                          "-element sequence at '" + path.substr(0, path.find(p)) + "'");
+        return;
+      }
+      next = &cur->seq[static_cast<size_t>(idx)];
+    } else {
+      if (cur->kind == Node::Kind::scalar) {
+        // `weight_format: nvfp4` is shorthand for {name: nvfp4}; setting a sub-key expands it.
+        Node expanded;
+        expanded.kind = Node::Kind::map;
+        expanded.origin = cur->origin;
+        expanded.map.emplace_back("name", *cur);
+        expanded.key_origins.push_back(cur->origin);
+        *cur = expanded;
+      } else if (cur->kind != Node::Kind::map) {
+        cur->kind = Node::Kind::map;
+      }
+      next = cur->find(p);
+      if (!next) {
+        Node empty;
+        empty.origin = o;
+        cur->map.emplace_back(p, empty);
+        cur->key_origins.push_back(o);
+        next = &cur->map.back().second;
+      } else {
+        for (size_t j = 0; j < cur->map.size(); ++j)
+          if (cur->map[j].first == p) cur->key_origins[j] = o;
+      }
+    }
+    cur = next;
+  }
+  std::function<void(Node&)> stamp = [&](Node& n) {
+    n.origin = o;
+    for (auto& ko : n.key_origins) ko = o;
+    for (auto& [k, v] : n.map) stamp(v);
+    for (auto& e : n.seq) stamp(e);
+  };
+  stamp(value);
+  if (cur->kind == Node::Kind::map && value.kind == Node::Kind::map) merge_into(*cur, value);
+  else *cur = value;
+}
+
+std::string to_yaml(const Node& n) {
+  YAML::Emitter e;
+  emit(e, n);
+  return std::string(e.c_str()) + "\n";
+}
+
+std::vector<std::string> default_search_dirs(const std::string& experiment_path) {
+  std::vector<std::string> dirs;
+  const fs::path exp_dir = fs::path(experiment_path).parent_path();
+  dirs.push_back((exp_dir / ".." / "configs").lexically_normal().string());
+  dirs.push_back((fs::path(PQLAB_SOURCE_DIR) / "configs").string());
+  return dirs;
+}
+
+}  // namespace pqlab::config

@@ -1,0 +1,89 @@
+// The configuration tree: YAML parsed once into nodes that remember which file, line and column
+// each value came from (yaml-cpp marks carry no file name, and merging fragments mixes files).
+// Only framework/config/ sees yaml-cpp; everything past it reads typed structs through ConfigIo.
+#pragma once
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "framework/core/error.h"
+
+namespace pqlab::config {
+
+/// A loaded source file; shared by all nodes parsed from it.
+struct SourceFile {
+  std::string path;                  ///< as given (relative paths stay relative in messages)
+  std::vector<std::string> lines;    ///< for the source line under each diagnostic
+  std::vector<std::string> included_from;  ///< "file:line:col" chain, innermost first
+};
+
+struct Origin {
+  std::shared_ptr<const SourceFile> file;  ///< null for values from the command line
+  int line = 0;                            ///< 1-based; 0 = unknown
+  int column = 0;
+  int length = 1;
+  std::string synthetic;                   ///< e.g. "--set method.bits=3" when file is null
+};
+
+struct Node {
+  enum class Kind { null, scalar, map, seq };
+  Kind kind = Kind::null;
+  std::string scalar;                                ///< raw text for scalars
+  bool quoted = false;                               ///< scalar was quoted: never a number/bool
+  std::vector<std::pair<std::string, Node>> map;     ///< insertion order kept
+  std::vector<Origin> key_origins;                   ///< parallel to map
+  std::vector<Node> seq;
+  Origin origin;
+
+  const Node* find(const std::string& key) const;
+  Node* find(const std::string& key);
+  std::string kind_name() const;  ///< "mapping", "sequence", "scalar", "null"
+};
+
+/// Builds a diagnostic located at `o` (source line, caret, include notes).
+Diagnostic make_diagnostic(const Origin& o, const std::string& message,
+                           std::vector<std::string> notes = {});
+
+/// Collects config errors (first 20) and throws them together.
+class ErrorList {
+ public:
+  static constexpr size_t kMaxErrors = 20;
+  void add(Diagnostic d);
+  void add(const Origin& o, const std::string& message, std::vector<std::string> notes = {}) {
+    add(make_diagnostic(o, message, std::move(notes)));
+  }
+  size_t size() const { return count_; }
+  bool empty() const { return count_ == 0; }
+  /// Throws ConfigError with everything collected, if anything was.
+  void throw_if_any() const;
+
+ private:
+  std::vector<Diagnostic> diags_;
+  size_t count_ = 0;
+};
+
+/// Parses YAML text (file name used for messages). Syntax errors and duplicate keys are reported
+/// as located diagnostics into `errors`; returns a null node then.
+Node parse_yaml(const std::string& text, std::shared_ptr<SourceFile> file, ErrorList& errors);
+
+/// Loads `path`, resolving `include:` (a path or a list of paths) recursively: includes are merged
+/// in order, then the file's own keys on top. Relative include paths are tried against the
+/// including file's folder, then each of `search_dirs`. Cycles and missing files are errors.
+Node load_config_file(const std::string& path, const std::vector<std::string>& search_dirs,
+                      ErrorList& errors);
+
+/// Deep merge: maps merge key by key, anything else in `top` replaces `base`.
+void merge_into(Node& base, const Node& top);
+
+/// Applies one "--set a.b.c=value" override (value parsed as a YAML flow scalar/sequence/map).
+/// Sequence elements are addressed by index: "variants.0.method.name=rtn".
+void apply_set(Node& root, const std::string& assignment, ErrorList& errors);
+
+/// Emits the tree as block-style YAML (keys in order).
+std::string to_yaml(const Node& n);
+
+/// Standard search folders for `include:`: the experiment's ../configs and the source tree's.
+std::vector<std::string> default_search_dirs(const std::string& experiment_path);
+
+}  // namespace pqlab::config

@@ -1,0 +1,48 @@
+#include "framework/experiment/experiment_spec.h"
+
+#include <filesystem>
+#include <set>
+
+#include "framework/config/config_reader.h"
+#include "framework/config/config_writer.h"
+
+namespace pqlab {
+
+ExperimentSpec load_experiment(const std::string& path, const std::vector<std::string>& sets,
+                               const Registries& registries) {
+  config::ErrorList errors;
+  config::Node root = config::load_config_file(path, config::default_search_dirs(path), errors);
+  errors.throw_if_any();
+  for (const auto& s : sets) config::apply_set(root, s, errors);
+  errors.throw_if_any();
+
+  ExperimentSpec spec;
+  config::ConfigReader reader(&root, "experiment", errors, &registries);
+  ExperimentSpec::map(reader, spec);
+  reader.finish();
+  // Variant labels name HDF5 groups, so they must be unique.
+  std::set<std::string> seen;
+  const config::Node* vs = root.find("variants");
+  for (size_t i = 0; i < spec.variants.size(); ++i) {
+    if (spec.variants[i].label.empty() || seen.insert(spec.variants[i].label).second) continue;
+    const config::Node* at = vs && i < vs->seq.size() ? vs->seq[i].find("label") : nullptr;
+    errors.add(at ? at->origin : root.origin, "duplicate variant label '" + spec.variants[i].label + "'");
+  }
+  if (spec.variants.empty() && vs && vs->kind == config::Node::Kind::seq)
+    errors.add(vs->origin, "'variants' must list at least one variant");
+  errors.throw_if_any();
+
+  if (spec.name.empty()) spec.name = std::filesystem::path(path).stem().string();
+  spec.source_path = path;
+  spec.resolved_yaml = dump_experiment(spec);
+  return spec;
+}
+
+std::string dump_experiment(ExperimentSpec& spec) {
+  config::Node out;
+  config::ConfigWriter w(out);
+  ExperimentSpec::map(w, spec);
+  return config::to_yaml(out);
+}
+
+}  // namespace pqlab

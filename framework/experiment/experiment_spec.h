@@ -1,0 +1,72 @@
+// The typed experiment: what `pqlab run` does, parsed once from YAML (with includes and --set
+// overrides). Nothing past this point sees YAML.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "framework/config/config_io.h"
+#include "framework/registry/registries.h"
+
+namespace pqlab {
+
+struct DataSpec {
+  int64_t eval_samples = 8;    ///< held-out inputs every metric is computed on
+  template <class IO> static void map(IO& io, DataSpec& c) {
+    io.field("eval_samples", c.eval_samples, "number of held-out evaluation inputs", config::in_range(1, 1e9));
+  }
+};
+
+/// One quantized variant of the model; all variants of a run share model, data and seeds.
+struct VariantSpec {
+  std::string label;
+  Plugin<Method> method;
+  template <class IO> static void map(IO& io, VariantSpec& c) {
+    io.field("label", c.label, "name of this variant in tables and in the result file (letters, digits, _ . -)",
+             config::required());
+    config::plugin_field(io, "method", c.method, "the quantization method and its settings", config::required());
+    io.check(!c.label.empty() && c.label.find_first_not_of(
+                 "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == std::string::npos,
+             "label", "'label' must be non-empty and use only letters, digits, '_', '.', '-', got '" + c.label + "'");
+  }
+};
+
+struct OutputSpec {
+  std::string dir = "results";  ///< relative paths resolve against the working directory
+  template <class IO> static void map(IO& io, OutputSpec& c) {
+    io.field("dir", c.dir, "folder for the result file <dir>/<experiment name>.h5");
+  }
+};
+
+struct ExperimentSpec {
+  std::string name;        ///< defaults to the file stem
+  int64_t seed = 0;        ///< every random draw of the run derives from it
+  Plugin<ModelAdapter> model;
+  DataSpec data;
+  std::vector<VariantSpec> variants;
+  std::vector<Plugin<Metric>> metrics;
+  OutputSpec output;
+
+  template <class IO> static void map(IO& io, ExperimentSpec& c) {
+    io.field("name", c.name, "experiment name (result file stem); default: the YAML file's stem");
+    io.field("seed", c.seed, "master seed for data and any randomized method", config::in_range(0, 9.0e15));
+    config::plugin_field(io, "model", c.model, "model adapter and its settings", config::required());
+    io.field("data", c.data, "calibration and evaluation data");
+    io.field("variants", c.variants, "quantized variants compared against full precision", config::required());
+    config::plugin_list_field(io, "metrics", c.metrics, "metrics comparing each variant to full precision");
+    io.field("output", c.output, "where results go");
+  }
+
+  std::string source_path;    ///< the YAML file it came from
+  std::string resolved_yaml;  ///< every key with its final value (includes, --set and defaults applied)
+};
+
+/// Loads and validates an experiment. Throws ConfigError (all errors, located) on bad input.
+/// sets: "--set key.path=value" overrides (without the flag), applied after includes.
+ExperimentSpec load_experiment(const std::string& path, const std::vector<std::string>& sets,
+                               const Registries& registries);
+
+/// Resolved YAML of any config struct (via its map()).
+std::string dump_experiment(ExperimentSpec& spec);
+
+}  // namespace pqlab

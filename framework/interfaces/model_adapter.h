@@ -1,0 +1,35 @@
+// A model adapter: builds/loads a model, exposes its quantizable linear sites by semantic key,
+// and runs it. Constructors stay cheap (config only) so `pqlab validate` loads nothing heavy;
+// load() does the heavy work.
+#pragma once
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace pqlab {
+namespace config { class ConfigIo; }
+class LinearSite;
+
+class ModelAdapter {
+ public:
+  virtual ~ModelAdapter() = default;
+  virtual void map_config(config::ConfigIo& io) = 0;
+  virtual std::string describe() const = 0;
+
+  /// Builds or loads the weights. Deterministic given the config.
+  virtual void load() = 0;
+  /// All quantizable linear layers, in execution order. Valid after load().
+  virtual std::vector<LinearSite*> linear_sites() = 0;
+
+  /// A batch of model inputs drawn deterministically from `seed`; first dim = `count`.
+  virtual at::Tensor sample_inputs(int64_t count, uint64_t seed) const = 0;
+  /// Runs the model. inputs: as returned by sample_inputs. Returns the model output.
+  virtual at::Tensor forward(const at::Tensor& inputs) = 0;
+
+  virtual std::string device() const = 0;  ///< "cpu", "cuda", ...
+  virtual std::string dtype() const = 0;   ///< "fp32", "bf16", ...
+};
+
+}  // namespace pqlab

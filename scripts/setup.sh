@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what pqlab needs on Debian 12 (as root) and builds it in build/. Idempotent: packages
+# already present are not fetched again and the build is incremental (ccache across clean clones).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+packages=(
+  build-essential cmake ninja-build ccache git pkg-config
+  libtorch-dev            # ATen/libtorch 1.13 (CPU)
+  libopenblas0-pthread    # without it Debian's libtorch uses the reference BLAS (~40x slower matmuls)
+  libyaml-cpp-dev libhdf5-dev libboost-program-options-dev libeigen3-dev libgtest-dev
+  nlohmann-json3-dev libspdlog-dev libfmt-dev zlib1g-dev
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then echo "setup: run as root to install packages" >&2; exit 2; fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+jobs=${PQLAB_JOBS:-$(nproc)}
+export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
+if [ ! -f build/build.ninja ]; then
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=${PQLAB_BUILD_TYPE:-RelWithDebInfo}
+fi
+cmake --build build -j "$jobs"

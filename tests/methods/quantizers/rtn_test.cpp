@@ -1,0 +1,79 @@
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include "framework/quant/linear_site.h"
+#include "tests/common/plugins.h"
+
+namespace pqlab {
+namespace {
+
+std::shared_ptr<ModelAdapter> toy() {
+  auto m = test::make_plugin<ModelAdapter>(test::builtin(), "{adapter: toy_mlp, hidden: 64, blocks: 2, tokens: 8, in_dim: 32}");
+  m->load();
+  return m;
+}
+
+TEST(rtn, symmetric_int4_row_matches_hand_computation) {
+  // One row, per-channel group: s = 4/7; W/s = 1.75, -3.5, 0.875, 7 -> RNE 2, -4 (tie to even), 1, 7.
+  auto fmt = test::make_plugin<NumberFormat>(test::builtin(), "{name: int, bits: 4, group_size: channel}");
+  const at::Tensor w = at::tensor({1.0f, -2.0f, 0.5f, 4.0f}).reshape({1, 4});
+  const float s = 4.0f / 7.0f;
+  const at::Tensor expected = at::tensor({2 * s, -4 * s, 1 * s, 7 * s}).reshape({1, 4});
+  EXPECT_TRUE(at::equal(fmt->fake_quant(w), expected)) << fmt->fake_quant(w);
+}
+
+TEST(rtn, quantizes_selected_weights_exactly_once_and_attaches_activation_format) {
+  auto model = toy();
+  std::vector<at::Tensor> w0;
+  for (auto* s : model->linear_sites()) w0.push_back(s->weight().clone());
+  auto rtn = test::make_plugin<Method>(test::builtin(),
+      "{name: rtn, weight_format: {name: int, bits: 4, group_size: 16}, act_format: {name: int, bits: 8, group_size: 16},"
+      " skip: [embed.*, final.*]}");
+  auto wf = test::make_plugin<NumberFormat>(test::builtin(), "{name: int, bits: 4, group_size: 16}");
+  rtn->apply(*model);
+  const auto sites = model->linear_sites();
+  for (size_t i = 0; i < sites.size(); ++i) {
+    const bool q = rtn->selects(sites[i]->key());
+    EXPECT_EQ(q, sites[i]->key().rfind("block.", 0) == 0) << sites[i]->key();
+    if (q) {
+      EXPECT_TRUE(at::equal(sites[i]->weight(), wf->fake_quant(w0[i]))) << sites[i]->key();
+      EXPECT_FALSE(at::equal(sites[i]->weight(), w0[i]));
+      ASSERT_NE(sites[i]->act_format(), nullptr);
+    } else {
+      EXPECT_TRUE(at::equal(sites[i]->weight(), w0[i]));
+      EXPECT_EQ(sites[i]->act_format(), nullptr);
+    }
+  }
+  EXPECT_EQ(rtn->weight_format_label(), "int4 g16 sym");
+}
+
+TEST(rtn, linear_site_fake_quantizes_its_input_per_token) {
+  auto af = test::make_plugin<NumberFormat>(test::builtin(), "{name: int, bits: 4, group_size: 8}");
+  LinearSite site("l", "test", at::randn({6, 16}), at::randn({6}));
+  const at::Tensor x = at::randn({2, 3, 16});
+  site.set_act_format(af);
+  EXPECT_TRUE(at::equal(site.forward(x), at::linear(af->fake_quant(x), site.weight(), site.bias())));
+  // Each token is quantized on its own: changing another token leaves this one's output alone.
+  at::Tensor x2 = x.clone();
+  x2[0][0].mul_(100);
+  EXPECT_TRUE(at::equal(site.forward(x2)[1], site.forward(x)[1]));
+}
+
+TEST(rtn, fewer_bits_give_larger_output_error) {
+  auto err = [](const std::string& spec) {
+    auto model = toy();
+    const at::Tensor u = model->sample_inputs(2, 5);
+    const at::Tensor ref = model->forward(u);
+    test::make_plugin<Method>(test::builtin(), spec)->apply(*model);
+    return (model->forward(u) - ref).pow(2).sum().item<double>() / ref.pow(2).sum().item<double>();
+  };
+  const double w8a8 = err("{name: rtn, weight_format: {name: int, bits: 8}, act_format: {name: int, bits: 8}}");
+  const double w4a8 = err("{name: rtn, weight_format: {name: int, bits: 4}, act_format: {name: int, bits: 8}}");
+  const double w4a4 = err("{name: rtn, weight_format: {name: int, bits: 4}, act_format: {name: int, bits: 4}}");
+  EXPECT_GT(w8a8, 0.0);
+  EXPECT_LT(w8a8, w4a8);
+  EXPECT_LT(w4a8, w4a4);
+}
+
+}  // namespace
+}  // namespace pqlab
