@@ -15,7 +15,7 @@ std::string format_diagnostic(const Diagnostic& d) {
   os << "error: " << d.message << '\n';
   if (d.loc.line > 0 && !d.loc.line_text.empty()) {
     const std::string num = std::to_string(d.loc.line);
-    const std::string pad(num.size() + 1, ' ');
+    const std::string pad(num.size() + 2, ' ');
     os << ' ' << num << " | " << d.loc.line_text << '\n';
     // Tabs stay tabs so the caret lines up with the text above it.
     std::string lead;

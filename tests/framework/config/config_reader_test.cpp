@@ -77,17 +77,17 @@ TEST_F(ConfigErrors, unknown_plugin_lists_registered_ones) {
 TEST_F(ConfigErrors, wrong_type_quotes_value) {
   const std::string text = std::string(kHead) + "      weight_format: {name: int, bits: four}\n";
   EXPECT_EQ(rel(errors_of(text)),
-            "<dir>/exp.yaml:6:43: error: 'bits' must be an integer in [2, 8], got 'four'\n"
+            "<dir>/exp.yaml:6:40: error: 'bits' must be an integer in [2, 8], got 'four'\n"
             " 6 |       weight_format: {name: int, bits: four}\n"
-            "   |                                           ^~~~\n");
+            "   |                                        ^~~~\n");
 }
 
 TEST_F(ConfigErrors, out_of_range_quotes_value_and_range) {
   const std::string text = std::string(kHead) + "      weight_format: {name: int, bits: 9}\n";
   EXPECT_EQ(rel(errors_of(text)),
-            "<dir>/exp.yaml:6:43: error: 'bits' must be an integer in [2, 8], got '9'\n"
+            "<dir>/exp.yaml:6:40: error: 'bits' must be an integer in [2, 8], got '9'\n"
             " 6 |       weight_format: {name: int, bits: 9}\n"
-            "   |                                           ^\n");
+            "   |                                        ^\n");
 }
 
 TEST_F(ConfigErrors, missing_required_key_points_at_parent) {

@@ -1,6 +1,8 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "framework/quant/linear_site.h"
 #include "tests/common/plugins.h"
 
@@ -8,18 +10,26 @@ namespace pqlab {
 namespace {
 
 std::shared_ptr<ModelAdapter> toy() {
-  auto m = test::make_plugin<ModelAdapter>(test::builtin(), "{adapter: toy_mlp, hidden: 64, blocks: 2, tokens: 8, in_dim: 32}");
+  auto m = test::make_plugin<ModelAdapter>(test::builtin(), "{adapter: toy_mlp, hidden: 64, blocks: 2, tokens: 8, in_dim: 64}");
   m->load();
   return m;
 }
 
 TEST(rtn, symmetric_int4_row_matches_hand_computation) {
-  // One row, per-channel group: s = 4/7; W/s = 1.75, -3.5, 0.875, 7 -> RNE 2, -4 (tie to even), 1, 7.
+  // One row, per-channel group, amax 14 -> s = 2 exactly; W/s = 0.75, -1.25, 0.25, 1.5, 7 ->
+  // RNE 1, -1, 0, 2, 7 (ties to even, never half away from zero).
   auto fmt = test::make_plugin<NumberFormat>(test::builtin(), "{name: int, bits: 4, group_size: channel}");
-  const at::Tensor w = at::tensor({1.0f, -2.0f, 0.5f, 4.0f}).reshape({1, 4});
-  const float s = 4.0f / 7.0f;
-  const at::Tensor expected = at::tensor({2 * s, -4 * s, 1 * s, 7 * s}).reshape({1, 4});
+  const at::Tensor w = at::tensor({1.5f, -2.5f, 0.5f, 3.0f, 14.0f}).reshape({1, 5});
+  const at::Tensor expected = at::tensor({2.0f, -2.0f, 0.0f, 4.0f, 14.0f}).reshape({1, 5});
   EXPECT_TRUE(at::equal(fmt->fake_quant(w), expected)) << fmt->fake_quant(w);
+  // A scale that is not a power of two: s = 4/7 rounds up in fp32, so -2/s = -3.4999998 -> -3
+  // (the tie a real-number calculation predicts does not exist in fp32; division, as QuaRot does).
+  const at::Tensor w2 = at::tensor({1.0f, -2.0f, 0.5f, 4.0f}).reshape({1, 4});
+  const float s = 4.0f / 7.0f;
+  const at::Tensor expected2 = at::tensor({std::nearbyint(1.0f / s) * s, std::nearbyint(-2.0f / s) * s,
+                                           std::nearbyint(0.5f / s) * s, 7 * s}).reshape({1, 4});
+  EXPECT_EQ(std::nearbyint(-2.0f / s), -3.0f);
+  EXPECT_TRUE(at::equal(fmt->fake_quant(w2), expected2)) << fmt->fake_quant(w2);
 }
 
 TEST(rtn, quantizes_selected_weights_exactly_once_and_attaches_activation_format) {
