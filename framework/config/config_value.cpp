@@ -2,8 +2,9 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "framework/core/paths.h"
+
 #include <algorithm>
-#include <filesystem>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
@@ -11,7 +12,6 @@
 #include <sstream>
 
 namespace pqlab::config {
-namespace fs = std::filesystem;
 
 const Node* Node::find(const std::string& key) const {
   for (const auto& [k, v] : map)
@@ -212,13 +212,12 @@ void expand_includes(Node& n, const std::string& path, const SourceFile& file,
     }
     std::vector<std::string> tried;
     std::string found;
-    std::vector<fs::path> bases = {fs::path(path).parent_path()};
-    for (const auto& d : search_dirs) bases.emplace_back(d);
+    std::vector<std::string> bases = {path_parent(path)};
+    for (const auto& d : search_dirs) bases.push_back(d);
     for (const auto& b : bases) {
-      const fs::path cand = fs::path(item->scalar).is_absolute() ? fs::path(item->scalar) : b / item->scalar;
-      const std::string c = cand.lexically_normal().string();
+      const std::string c = path_normal(path_join(b, item->scalar));
       if (std::find(tried.begin(), tried.end(), c) == tried.end()) tried.push_back(c);
-      if (fs::is_regular_file(cand)) {
+      if (is_regular_file(c)) {
         found = c;
         break;
       }
@@ -227,7 +226,7 @@ void expand_includes(Node& n, const std::string& path, const SourceFile& file,
       errors.add(item->origin, "included file '" + item->scalar + "' not found", {"searched: " + join_paths(tried)});
       continue;
     }
-    const std::string canon = fs::weakly_canonical(found).string();
+    const std::string canon = path_canonical(found);
     if (std::find(stack.begin(), stack.end(), canon) != stack.end()) {
       errors.add(item->origin, "include cycle: '" + item->scalar + "' is already being loaded");
       continue;
@@ -290,7 +289,7 @@ Node parse_yaml(const std::string& text, std::shared_ptr<SourceFile> file, Error
 
 Node load_config_file(const std::string& path, const std::vector<std::string>& search_dirs,
                       ErrorList& errors) {
-  std::vector<std::string> stack = {fs::weakly_canonical(path).string()};
+  std::vector<std::string> stack = {path_canonical(path)};
   return load_recursive(path, search_dirs, {}, stack, errors);
 }
 
@@ -400,9 +399,8 @@ std::string to_yaml(const Node& n) {
 
 std::vector<std::string> default_search_dirs(const std::string& experiment_path) {
   std::vector<std::string> dirs;
-  const fs::path exp_dir = fs::path(experiment_path).parent_path();
-  dirs.push_back((exp_dir / ".." / "configs").lexically_normal().string());
-  dirs.push_back((fs::path(PQLAB_SOURCE_DIR) / "configs").string());
+  dirs.push_back(path_normal(path_join(path_join(path_parent(experiment_path), ".."), "configs")));
+  dirs.push_back(path_join(PQLAB_SOURCE_DIR, "configs"));
   return dirs;
 }
 

@@ -1,10 +1,10 @@
 #include "framework/experiment/experiment_spec.h"
 
-#include <filesystem>
 #include <set>
 
 #include "framework/config/config_reader.h"
 #include "framework/config/config_writer.h"
+#include "framework/core/paths.h"
 
 namespace pqlab {
 
@@ -32,7 +32,7 @@ ExperimentSpec load_experiment(const std::string& path, const std::vector<std::s
     errors.add(vs->origin, "'variants' must list at least one variant");
   errors.throw_if_any();
 
-  if (spec.name.empty()) spec.name = std::filesystem::path(path).stem().string();
+  if (spec.name.empty()) spec.name = path_stem(path);
   spec.source_path = path;
   spec.resolved_yaml = dump_experiment(spec);
   return spec;

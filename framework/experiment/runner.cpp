@@ -6,13 +6,13 @@
 
 #include <chrono>
 #include <ctime>
-#include <filesystem>
 #include <iomanip>
 #include <map>
 #include <sstream>
 
 #include "framework/config/config_value.h"
 #include "framework/config/config_writer.h"
+#include "framework/core/paths.h"
 #include "framework/core/version.h"
 #include "framework/io/hdf5_file.h"
 #include "framework/quant/linear_site.h"
@@ -81,9 +81,9 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
   for (int64_t i = 0; i < n_samples; ++i) fp_out.push_back(model.forward(inputs.narrow(0, i, 1)).detach().clone());
   for (auto* s : sites) s->set_tap(nullptr);
 
-  std::filesystem::path dir = opts.out_dir.empty() ? spec.output.dir : opts.out_dir;
-  std::filesystem::create_directories(dir);
-  const std::string result_path = (dir / (spec.name + ".h5")).string();
+  const std::string dir = opts.out_dir.empty() ? spec.output.dir : opts.out_dir;
+  create_directories(dir);
+  const std::string result_path = path_join(dir, spec.name + ".h5");
   H5Writer h5(result_path);
 
   // Layer table, shared by all variants.

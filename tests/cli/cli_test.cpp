@@ -4,10 +4,10 @@
 #include <sys/wait.h>
 
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "framework/core/paths.h"
 #include "framework/io/hdf5_file.h"
 #include "framework/io/safetensors.h"
 #include "tests/common/plugins.h"
@@ -123,9 +123,8 @@ TEST_F(Cli, run_writes_complete_result_and_inspect_reads_it) {
                              dir_);
   ASSERT_EQ(r.rc, 0) << r.err;
   const std::string h5 = dir_.file("toy_w4a4.h5");
-  ASSERT_TRUE(std::filesystem::exists(h5)) << r.out;
-  for (const auto& e : std::filesystem::directory_iterator(dir_.path()))
-    EXPECT_EQ(e.path().string().find(".partial"), std::string::npos) << e.path();
+  ASSERT_TRUE(path_exists(h5)) << r.out;
+  for (const auto& name : list_directory(dir_.path())) EXPECT_EQ(name.find(".partial"), std::string::npos) << name;
   EXPECT_NE(r.out.find("w4a4_nvfp4"), std::string::npos) << r.out;
 
   H5Reader rd(h5);
@@ -174,7 +173,7 @@ TEST_F(Cli, quant_tensor_ragged_group_is_usage_error) {
   Result r = pqlab_cli("quant-tensor --format int --group-size 64 --in " + in + " --out " + dir_.file("y.st"), dir_);
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.err.find("K=100"), std::string::npos) << r.err;
-  EXPECT_FALSE(std::filesystem::exists(dir_.file("y.st")));
+  EXPECT_FALSE(path_exists(dir_.file("y.st")));
   r = pqlab_cli("quant-tensor --format int --group-size 64 --set pad=true --in " + in + " --out " + dir_.file("y.st"), dir_);
   EXPECT_EQ(r.rc, 0) << r.err;
   r = pqlab_cli("quant-tensor --format int --set bits=12 --in " + in + " --out " + dir_.file("z.st"), dir_);

@@ -6,35 +6,26 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <stdexcept>
 
 #include "framework/core/error.h"
+#include "framework/core/paths.h"
 
 namespace pqlab {
 namespace {
 
-namespace fs = std::filesystem;
 
 class ScratchDir {
  public:
-  ScratchDir() {
-    std::string templ = (fs::temp_directory_path() / "pqlab_hdf5_XXXXXX").string();
-    path_ = ::mkdtemp(templ.data());
-  }
-  ~ScratchDir() { fs::remove_all(path_); }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  std::vector<std::string> entries() const {
-    std::vector<std::string> out;
-    for (const auto& e : fs::directory_iterator(path_)) out.push_back(e.path().filename().string());
-    std::sort(out.begin(), out.end());
-    return out;
-  }
+  ScratchDir() : path_(make_temp_directory("pqlab_hdf5_")) {}
+  ~ScratchDir() { remove_tree(path_); }
+  std::string file(const std::string& name) const { return path_join(path_, name); }
+  std::vector<std::string> entries() const { return list_directory(path_); }
 
  private:
-  fs::path path_;
+  std::string path_;
 };
 
 template <class Fn>
@@ -206,11 +197,11 @@ TEST(hdf5_file, nothing_exists_at_final_path_before_commit) {
   H5Writer w(path);
   w.write("/x", at::ones({2}));
   EXPECT_EQ(w.partial_path(), path + ".partial-" + std::to_string(::getpid()));
-  EXPECT_FALSE(fs::exists(path));
-  EXPECT_TRUE(fs::exists(w.partial_path()));
+  EXPECT_FALSE(path_exists(path));
+  EXPECT_TRUE(path_exists(w.partial_path()));
   w.commit();
-  EXPECT_TRUE(fs::exists(path));
-  EXPECT_FALSE(fs::exists(w.partial_path()));
+  EXPECT_TRUE(path_exists(path));
+  EXPECT_FALSE(path_exists(w.partial_path()));
   expect_usage_error([&] { w.write("/y", at::ones({2})); }, "committed");
   expect_usage_error([&] { w.commit(); }, "committed");
 }
@@ -252,7 +243,7 @@ TEST(hdf5_file, killed_writer_never_produces_the_final_file) {
   int status = 0;
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_FALSE(fs::exists(path));
+  EXPECT_FALSE(path_exists(path));
   // Only the recognisable partial file can remain.
   for (const std::string& name : dir.entries()) {
     EXPECT_EQ(name, "r.h5.partial-" + std::to_string(child));

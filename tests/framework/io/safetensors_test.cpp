@@ -1,3 +1,4 @@
+#include "framework/core/paths.h"
 #include "framework/io/safetensors.h"
 
 #include <ATen/ATen.h>
@@ -9,7 +10,6 @@
 #include <cstdio>
 #include <cstdint>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -19,26 +19,17 @@
 namespace pqlab {
 namespace {
 
-namespace fs = std::filesystem;
 
 // A fresh directory per test, removed afterwards.
 class ScratchDir {
  public:
-  ScratchDir() {
-    std::string templ = (fs::temp_directory_path() / "pqlab_safetensors_XXXXXX").string();
-    path_ = ::mkdtemp(templ.data());
-  }
-  ~ScratchDir() { fs::remove_all(path_); }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  std::vector<std::string> entries() const {
-    std::vector<std::string> out;
-    for (const auto& e : fs::directory_iterator(path_)) out.push_back(e.path().filename().string());
-    std::sort(out.begin(), out.end());
-    return out;
-  }
+  ScratchDir() : path_(make_temp_directory("pqlab_safetensors_")) {}
+  ~ScratchDir() { remove_tree(path_); }
+  std::string file(const std::string& name) const { return path_join(path_, name); }
+  std::vector<std::string> entries() const { return list_directory(path_); }
 
  private:
-  fs::path path_;
+  std::string path_;
 };
 
 std::string raw_bytes(const at::Tensor& t) {
@@ -183,7 +174,7 @@ TEST(safetensors, writer_pads_header_and_aligns_every_tensor) {
 
 // Whether `p` lies in a mapping of `file` according to /proc/self/maps.
 bool mapped_from(const void* p, const std::string& file) {
-  const std::string target = fs::canonical(file).string();
+  const std::string target = path_canonical(file);
   std::ifstream maps("/proc/self/maps");
   std::string line;
   const auto addr = reinterpret_cast<uintptr_t>(p);
@@ -198,7 +189,7 @@ bool mapped_from(const void* p, const std::string& file) {
 }
 
 bool file_is_mapped(const std::string& file) {
-  const std::string target = fs::canonical(file).string();
+  const std::string target = path_canonical(file);
   std::ifstream maps("/proc/self/maps");
   std::string line;
   while (std::getline(maps, line)) {
@@ -266,7 +257,7 @@ TEST(safetensors, misaligned_data_is_copied_with_correct_values) {
 TEST(safetensors, reads_golden_flux_tiny_checkpoint) {
   const std::string path =
       std::string(PQLAB_SHARED_DIR) + "/golden/flux_tiny_a/fp32/weights_bfl.safetensors";
-  if (!fs::exists(path)) GTEST_SKIP() << "golden file not present: " << path;
+  if (!path_exists(path)) GTEST_SKIP() << "golden file not present: " << path;
   const auto reader = open_safetensors(path);
   EXPECT_EQ(reader->metadata().at("format"), "bfl");
   const std::string name = "double_blocks.0.img_attn.qkv.weight";
