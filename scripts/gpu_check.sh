@@ -14,7 +14,7 @@ cmake --build build-gpu -j "$(nproc)" > "$out/build.log" 2>&1 || { grep -E "erro
 echo "cuda build: $(( $(date +%s) - start )) s on $(nproc) cores"
 ctest --test-dir build-gpu -j 8 > "$out/ctest.log" 2>&1
 grep -E "tests passed|Skipped|Failed" "$out/ctest.log" | head -20
-pq=build-gpu/framework/cli/pqlab
+pq=build-gpu/pqlab
 $pq --version
 /usr/bin/time -v $pq run experiments/toy_w4a4.yaml --set model.device=cuda --out "$out" 2> "$out/run.time" | tee "$out/run.txt"
 grep -E "Elapsed|Maximum resident" "$out/run.time"

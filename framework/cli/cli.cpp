@@ -22,6 +22,8 @@ const Command kCommands[] = {
   {"inspect",      "inspect <result.h5>",                                          "summarize a result file", &command_inspect},
   {"quant-tensor", "quant-tensor --format NAME [--group-size N] [--set key=value ...] --in X.safetensors --out Y.safetensors [--codes]",
                                                                                    "fake-quantize every tensor of a safetensors file", &command_quant_tensor},
+  {"forward",      "forward --checkpoint PATH --inputs IN.safetensors --out OUT.safetensors [--dtype fp32|bf16] [--device cpu|cuda] [--intermediates]",
+                                                                                   "run one FLUX transformer forward on saved inputs", &command_forward},
 };
 // clang-format on
 

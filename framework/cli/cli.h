@@ -35,6 +35,7 @@ int command_list(CommandContext& c);
 int command_explain(CommandContext& c);
 int command_inspect(CommandContext& c);
 int command_quant_tensor(CommandContext& c);
+int command_forward(CommandContext& c);
 
 }  // namespace cli
 }  // namespace pqlab

@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include "tests/common/tensor_checks.h"
 #include "framework/core/paths.h"
 
 #include <algorithm>
@@ -26,6 +27,9 @@
 
 namespace pqlab {
 namespace {
+
+using test::values;
+using test::same_bits;
 
 /// Reader-mode ConfigIo over a flat map of overrides: keys present are parsed into the field,
 /// the rest keep their defaults; failed io.check calls are counted as errors.
@@ -84,25 +88,6 @@ class OverrideIo final : public config::ConfigIo {
   size_t errors_ = 0;
   std::string last_error_;
 };
-
-std::vector<float> values(const at::Tensor& t) {
-  at::Tensor c = t.to(at::kFloat).contiguous().cpu();
-  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
-}
-
-::testing::AssertionResult same_bits(const at::Tensor& a, const at::Tensor& b) {
-  if (a.sizes() != b.sizes()) return ::testing::AssertionFailure() << "shapes differ";
-  std::vector<float> va = values(a), vb = values(b);
-  for (size_t i = 0; i < va.size(); ++i) {
-    uint32_t ua, ub;
-    std::memcpy(&ua, &va[i], 4);
-    std::memcpy(&ub, &vb[i], 4);
-    if (std::isnan(va[i]) && std::isnan(vb[i])) continue;
-    if (ua != ub)
-      return ::testing::AssertionFailure() << "element " << i << ": " << va[i] << " vs " << vb[i];
-  }
-  return ::testing::AssertionSuccess();
-}
 
 class FormatConformance : public ::testing::TestWithParam<std::string> {
  protected:

@@ -1,6 +1,7 @@
 // Format `fp8_e4m3` (methods/formats/fp8_e4m3.cpp): methods.md 9.2 vectors through the format,
 // saturation (unlike PyTorch's cast), per-group scales, NaN/Inf policy, encode/decode, grouping,
 // and fast path == scalar reference bit for bit.
+#include "tests/common/tensor_checks.h"
 #include "methods/formats/fp8_e4m3.h"
 
 #include <ATen/ATen.h>
@@ -16,6 +17,10 @@
 namespace pqlab::methods {
 namespace {
 
+using test::values;
+using test::same_bits;
+using test::row;
+
 const float kNaN = std::numeric_limits<float>::quiet_NaN();
 const float kInf = std::numeric_limits<float>::infinity();
 const config::GroupSize kChannel(config::GroupSize::kRow);
@@ -27,31 +32,6 @@ Fp8E4m3Format make(config::GroupSize g, bool scaled = true, bool pad = false) {
   c.scaled = scaled;
   c.pad = pad;
   return Fp8E4m3Format(c);
-}
-
-at::Tensor row(const std::vector<float>& v) {
-  at::Tensor t = at::empty({1, static_cast<int64_t>(v.size())}, at::kFloat);
-  std::memcpy(t.data_ptr<float>(), v.data(), v.size() * 4);
-  return t;
-}
-
-std::vector<float> values(const at::Tensor& t) {
-  at::Tensor c = t.to(at::kFloat).contiguous().cpu();
-  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
-}
-
-::testing::AssertionResult same_bits(const at::Tensor& a, const at::Tensor& b) {
-  if (a.sizes() != b.sizes()) return ::testing::AssertionFailure() << "shapes differ";
-  std::vector<float> va = values(a), vb = values(b);
-  for (size_t i = 0; i < va.size(); ++i) {
-    uint32_t ua, ub;
-    std::memcpy(&ua, &va[i], 4);
-    std::memcpy(&ub, &vb[i], 4);
-    if (std::isnan(va[i]) && std::isnan(vb[i])) continue;
-    if (ua != ub)
-      return ::testing::AssertionFailure() << "element " << i << ": " << va[i] << " vs " << vb[i];
-  }
-  return ::testing::AssertionSuccess();
 }
 
 at::Tensor test_data(std::vector<int64_t> shape, uint64_t seed) {

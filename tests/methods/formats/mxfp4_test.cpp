@@ -1,6 +1,7 @@
 // Format `mxfp4` (methods/formats/mxfp4.cpp): methods.md 9.5 examples for the FLOOR and RCEIL
 // E8M0 scale rules, ties, zero blocks, NaN/Inf policy, packed nibble order, encode/decode,
 // padding, and fast path == scalar reference bit for bit.
+#include "tests/common/tensor_checks.h"
 #include "methods/formats/mxfp4.h"
 
 #include <ATen/ATen.h>
@@ -16,6 +17,10 @@
 
 namespace pqlab::methods {
 namespace {
+
+using test::values;
+using test::bytes;
+using test::same_bits;
 
 const float kNaN = std::numeric_limits<float>::quiet_NaN();
 const float kInf = std::numeric_limits<float>::infinity();
@@ -38,30 +43,6 @@ at::Tensor blocks(std::initializer_list<std::vector<float>> parts) {
   at::Tensor t = at::empty({1, static_cast<int64_t>(v.size())}, at::kFloat);
   std::memcpy(t.data_ptr<float>(), v.data(), v.size() * 4);
   return t;
-}
-
-std::vector<float> values(const at::Tensor& t) {
-  at::Tensor c = t.to(at::kFloat).contiguous().cpu();
-  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
-}
-
-std::vector<int> bytes(const at::Tensor& t) {
-  at::Tensor c = t.to(at::kInt).contiguous().cpu();
-  return std::vector<int>(c.data_ptr<int>(), c.data_ptr<int>() + c.numel());
-}
-
-::testing::AssertionResult same_bits(const at::Tensor& a, const at::Tensor& b) {
-  if (a.sizes() != b.sizes()) return ::testing::AssertionFailure() << "shapes differ";
-  std::vector<float> va = values(a), vb = values(b);
-  for (size_t i = 0; i < va.size(); ++i) {
-    uint32_t ua, ub;
-    std::memcpy(&ua, &va[i], 4);
-    std::memcpy(&ub, &vb[i], 4);
-    if (std::isnan(va[i]) && std::isnan(vb[i])) continue;
-    if (ua != ub)
-      return ::testing::AssertionFailure() << "element " << i << ": " << va[i] << " vs " << vb[i];
-  }
-  return ::testing::AssertionSuccess();
 }
 
 at::Tensor test_data(std::vector<int64_t> shape, uint64_t seed) {

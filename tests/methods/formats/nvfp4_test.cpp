@@ -2,6 +2,7 @@
 // TransformerEngine's fp32 order, E2M1 ties after scaling, zero and subnormal block scales, a
 // 1e-30..1e30 dynamic range, the no-global-scale (nunchaku) variant, NaN/Inf policy, packed
 // nibble order, encode/decode, padding, and fast path == scalar reference == hand-computed codes.
+#include "tests/common/tensor_checks.h"
 #include "methods/formats/nvfp4.h"
 
 #include <ATen/ATen.h>
@@ -19,6 +20,10 @@
 namespace pqlab::methods {
 namespace {
 
+using test::values;
+using test::bytes;
+using test::same_bits;
+
 const float kNaN = std::numeric_limits<float>::quiet_NaN();
 const float kInf = std::numeric_limits<float>::infinity();
 
@@ -34,30 +39,6 @@ at::Tensor from(const std::vector<float>& v, int64_t rows) {
   at::Tensor t = at::empty({static_cast<int64_t>(v.size())}, at::kFloat);
   std::memcpy(t.data_ptr<float>(), v.data(), v.size() * 4);
   return t.reshape({rows, -1});
-}
-
-std::vector<float> values(const at::Tensor& t) {
-  at::Tensor c = t.to(at::kFloat).contiguous().cpu();
-  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
-}
-
-std::vector<int> bytes(const at::Tensor& t) {
-  at::Tensor c = t.to(at::kInt).contiguous().cpu();
-  return std::vector<int>(c.data_ptr<int>(), c.data_ptr<int>() + c.numel());
-}
-
-::testing::AssertionResult same_bits(const at::Tensor& a, const at::Tensor& b) {
-  if (a.sizes() != b.sizes()) return ::testing::AssertionFailure() << "shapes differ";
-  std::vector<float> va = values(a), vb = values(b);
-  for (size_t i = 0; i < va.size(); ++i) {
-    uint32_t ua, ub;
-    std::memcpy(&ua, &va[i], 4);
-    std::memcpy(&ub, &vb[i], 4);
-    if (std::isnan(va[i]) && std::isnan(vb[i])) continue;
-    if (ua != ub)
-      return ::testing::AssertionFailure() << "element " << i << ": " << va[i] << " vs " << vb[i];
-  }
-  return ::testing::AssertionSuccess();
 }
 
 /// Unpacked 4-bit codes [rows, Kp] of an encoding.
