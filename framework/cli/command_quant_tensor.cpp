@@ -38,8 +38,8 @@ int command_quant_tensor(CommandContext& c) {
   // Build the format through the same config path as experiments, so errors look the same.
   config::ErrorList errors;
   config::Node node;
-  config::apply_set(node, "name=" + format, errors);
-  if (!group_size.empty()) config::apply_set(node, "group_size=" + group_size, errors);
+  config::apply_set(node, "name=" + format, errors, "--format " + format);
+  if (!group_size.empty()) config::apply_set(node, "group_size=" + group_size, errors, "--group-size " + group_size);
   for (const auto& s : sets) config::apply_set(node, s, errors);
   errors.throw_if_any();
   Plugin<NumberFormat> fmt;

@@ -311,9 +311,9 @@ void merge_into(Node& base, const Node& top) {
   }
 }
 
-void apply_set(Node& root, const std::string& assignment, ErrorList& errors) {
+void apply_set(Node& root, const std::string& assignment, ErrorList& errors, const std::string& source) {
   Origin o;
-  o.synthetic = "--set " + assignment;
+  o.synthetic = source.empty() ? "--set " + assignment : source;
   const auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0) {
     errors.add(o, "--set expects key.path=value, got '" + assignment + "'");

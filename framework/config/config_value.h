@@ -77,8 +77,9 @@ Node load_config_file(const std::string& path, const std::vector<std::string>& s
 void merge_into(Node& base, const Node& top);
 
 /// Applies one "--set a.b.c=value" override (value parsed as a YAML flow scalar/sequence/map).
-/// Sequence elements are addressed by index: "variants.0.method.name=rtn".
-void apply_set(Node& root, const std::string& assignment, ErrorList& errors);
+/// Sequence elements are addressed by index: "variants.0.method.name=rtn". `source` is how
+/// messages name the override (default "--set <assignment>").
+void apply_set(Node& root, const std::string& assignment, ErrorList& errors, const std::string& source = "");
 
 /// Emits the tree as block-style YAML (keys in order).
 std::string to_yaml(const Node& n);

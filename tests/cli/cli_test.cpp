@@ -60,7 +60,7 @@ TEST_F(Cli, unknown_command_suggests) {
   EXPECT_EQ(r.rc, 2);
   EXPECT_EQ(r.err,
             "pqlab: error: unknown command 'rnu'; did you mean 'run'?\n"
-            "note: commands: run, validate, list, explain, inspect, quant-tensor\n");
+            "note: commands: run, validate, list, explain, inspect, quant-tensor, forward\n");
 }
 
 TEST_F(Cli, list_formats_sorted_with_help) {
@@ -179,6 +179,13 @@ TEST_F(Cli, quant_tensor_ragged_group_is_usage_error) {
   r = pqlab_cli("quant-tensor --format int --set bits=12 --in " + in + " --out " + dir_.file("z.st"), dir_);
   EXPECT_EQ(r.rc, 2);
   EXPECT_EQ(r.err, "<command line: --set bits=12>: error: 'bits' must be an integer in [2, 8], got '12'\n");
+  r = pqlab_cli("quant-tensor --format nvfp5 --in " + in + " --out " + dir_.file("z.st"), dir_);
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err,
+            "<command line: --format nvfp5>: error: unknown format 'nvfp5'; did you mean 'nvfp4'?\n"
+            "note: registered formats: fp8_e4m3, int, mxfp4, nvfp4\n");
+  r = pqlab_cli("quant-tensor --format int --in " + dir_.file("absent.safetensors") + " --out " + dir_.file("z.st"), dir_);
+  EXPECT_EQ(r.rc, 1);
 }
 
 }  // namespace
