@@ -94,7 +94,7 @@ class ToyMlp final : public ConfiguredPlugin<ModelAdapter, ToyMlpConfig> {
     return to_model(x);
   }
 
-  at::Tensor forward(const at::Tensor& u) override {
+  at::Tensor forward(const at::Tensor& u, int64_t /*first_sample*/) override {
     if (sites_.empty()) throw RuntimeError("toy_mlp: forward() before load()");
     at::Tensor x = sites_[0]->forward(u);
     for (int64_t i = 0; i < cfg_.blocks; ++i) {

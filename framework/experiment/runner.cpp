@@ -78,7 +78,7 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
     });
   std::vector<at::Tensor> fp_out;
   const int64_t n_samples = inputs.size(0);
-  for (int64_t i = 0; i < n_samples; ++i) fp_out.push_back(model.forward(inputs.narrow(0, i, 1)).detach().clone());
+  for (int64_t i = 0; i < n_samples; ++i) fp_out.push_back(model.forward(inputs.narrow(0, i, 1), i).detach().clone());
   for (auto* s : sites) s->set_tap(nullptr);
 
   const std::string dir = opts.out_dir.empty() ? spec.output.dir : opts.out_dir;
@@ -149,7 +149,7 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
       });
     std::map<std::string, std::vector<double>> out_metric;
     for (int64_t n = 0; n < n_samples; ++n) {
-      const at::Tensor y = model.forward(inputs.narrow(0, n, 1));
+      const at::Tensor y = model.forward(inputs.narrow(0, n, 1), n);
       for (auto& m : spec.metrics) out_metric[m.name].push_back(m->compute(fp_out[n], y));
     }
     for (auto* s : sites) s->set_tap(nullptr);

@@ -24,9 +24,12 @@ class ModelAdapter {
   virtual std::vector<LinearSite*> linear_sites() = 0;
 
   /// A batch of model inputs drawn deterministically from `seed`; first dim = `count`.
+  /// (Diffusion adapters: the initial noise of each sample.)
   virtual at::Tensor sample_inputs(int64_t count, uint64_t seed) const = 0;
-  /// Runs the model. inputs: as returned by sample_inputs. Returns the model output.
-  virtual at::Tensor forward(const at::Tensor& inputs) = 0;
+  /// Runs the model (diffusion adapters: a whole sampling trajectory). inputs: rows of what
+  /// sample_inputs returned; row i is sample `first_sample + i`, which adapters with
+  /// conditioning use to pick its prompt/class. Returns the model output, first dim as inputs.
+  virtual at::Tensor forward(const at::Tensor& inputs, int64_t first_sample) = 0;
 
   virtual std::string device() const = 0;  ///< "cpu", "cuda", ...
   virtual std::string dtype() const = 0;   ///< "fp32", "bf16", ...

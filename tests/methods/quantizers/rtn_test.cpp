@@ -73,9 +73,9 @@ TEST(rtn, fewer_bits_give_larger_output_error) {
   auto err = [](const std::string& spec) {
     auto model = toy();
     const at::Tensor u = model->sample_inputs(2, 5);
-    const at::Tensor ref = model->forward(u);
+    const at::Tensor ref = model->forward(u, 0);
     test::make_plugin<Method>(test::builtin(), spec)->apply(*model);
-    return (model->forward(u) - ref).pow(2).sum().item<double>() / ref.pow(2).sum().item<double>();
+    return (model->forward(u, 0) - ref).pow(2).sum().item<double>() / ref.pow(2).sum().item<double>();
   };
   const double w8a8 = err("{name: rtn, weight_format: {name: int, bits: 8}, act_format: {name: int, bits: 8}}");
   const double w4a8 = err("{name: rtn, weight_format: {name: int, bits: 4}, act_format: {name: int, bits: 8}}");
