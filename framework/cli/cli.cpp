@@ -24,6 +24,8 @@ const Command kCommands[] = {
                                                                                    "fake-quantize every tensor of a safetensors file", &command_quant_tensor},
   {"forward",      "forward --checkpoint PATH --inputs IN.safetensors --out OUT.safetensors [--dtype fp32|bf16] [--device cpu|cuda] [--intermediates]",
                                                                                    "run one FLUX transformer forward on saved inputs", &command_forward},
+  {"sample",       "sample <experiment.yaml> [--set key.path=value ...] [--out FILE] [--count N]",
+                                                                                   "run the model in full precision (FLUX: the sampler) and save the outputs", &command_sample},
 };
 // clang-format on
 

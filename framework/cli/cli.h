@@ -36,6 +36,7 @@ int command_explain(CommandContext& c);
 int command_inspect(CommandContext& c);
 int command_quant_tensor(CommandContext& c);
 int command_forward(CommandContext& c);
+int command_sample(CommandContext& c);
 
 }  // namespace cli
 }  // namespace pqlab

@@ -57,6 +57,10 @@ struct ExperimentSpec {
     io.field("output", c.output, "where results go");
   }
 
+  /// Seed of the held-out inputs: one stream per split, all derived from `seed`, so `pqlab run`
+  /// and `pqlab sample` draw identical held-out samples.
+  uint64_t eval_seed() const { return static_cast<uint64_t>(seed) * 1000003ULL + 2; }
+
   std::string source_path;    ///< the YAML file it came from
   std::string resolved_yaml;  ///< every key with its final value (includes, --set and defaults applied)
 };

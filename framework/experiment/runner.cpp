@@ -65,9 +65,7 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
   std::vector<at::Tensor> fp_weights;
   for (auto* s : sites) fp_weights.push_back(s->weight().clone());
 
-  // Held-out inputs; the calibration split gets a different stream from the same master seed.
-  const uint64_t eval_seed = static_cast<uint64_t>(spec.seed) * 1000003ULL + 2;
-  const at::Tensor inputs = model.sample_inputs(spec.data.eval_samples, eval_seed);
+  const at::Tensor inputs = model.sample_inputs(spec.data.eval_samples, spec.eval_seed());
 
   // Full-precision pass, one sample at a time so per-sample metrics need no extra bookkeeping.
   std::map<const LinearSite*, SiteRecord> fp_records;

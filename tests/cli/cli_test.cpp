@@ -60,7 +60,7 @@ TEST_F(Cli, unknown_command_suggests) {
   EXPECT_EQ(r.rc, 2);
   EXPECT_EQ(r.err,
             "pqlab: error: unknown command 'rnu'; did you mean 'run'?\n"
-            "note: commands: run, validate, list, explain, inspect, quant-tensor, forward\n");
+            "note: commands: run, validate, list, explain, inspect, quant-tensor, forward, sample\n");
 }
 
 TEST_F(Cli, list_formats_sorted_with_help) {
@@ -109,7 +109,7 @@ TEST_F(Cli, validate_reports_config_errors_with_exit_2) {
             p + ":1:18: error: unknown model 'toy_mpl'; did you mean 'toy_mlp'?\n"
                 " 1 | model: {adapter: toy_mpl}\n"
                 "   |                  ^~~~~~~\n"
-                "note: registered models: toy_mlp\n" +
+                "note: registered models: flux, toy_mlp\n" +
                 p + ":2:11: error: 'variants' must list at least one variant\n"
                 " 2 | variants: []\n"
                 "   |           ^\n");

@@ -1,0 +1,95 @@
+// `pqlab sample`: runs an experiment's model adapter in full precision (no variant applied) on
+// the experiment's held-out inputs and saves what it produces. For a diffusion adapter that is
+// the sampler: seeded noise -> final latents. Sample i gets exactly the input, conditioning and
+// output of sample i of `pqlab run`'s full-precision pass (same seed derivation, one sample per
+// forward), so the images decoded from this file are the reference the quantized variants are
+// compared against.
+//
+// Output (safetensors, all tensors F32):
+//   output   the adapter's forward result, first dim = count (FLUX: packed latents [N, L_img, 64])
+//   inputs   the inputs it started from (FLUX: packed noise)
+//   latents  FLUX only: output unpacked to [N, 16, H/8, W/8], ready for the VAE after
+//            latents / 0.3611 + 0.1159 (models.md 2.5)
+//   metadata prompts (FLUX: JSON list, prompt of each sample), experiment, model, seed, config, ...
+#include <ATen/ATen.h>
+
+#include <iomanip>
+#include <map>
+#include <ostream>
+#include <sstream>
+
+#include "framework/cli/cli.h"
+#include "framework/cli/options.h"
+#include "framework/core/error.h"
+#include "framework/core/paths.h"
+#include "framework/core/version.h"
+#include "framework/experiment/experiment_spec.h"
+#include "framework/io/safetensors.h"
+#include "models/flux/flux_adapter.h"
+
+namespace pqlab::cli {
+
+int command_sample(CommandContext& c) {
+  const char* synopsis = "sample <experiment.yaml> [--set key.path=value ...] [--out FILE] [--count N]";
+  po::options_description desc("options");
+  std::string path, out;
+  std::vector<std::string> sets;
+  int64_t count = 0;
+  desc.add_options()("help,h", "this text")("experiment", po::value(&path)->required(), "experiment YAML file")(
+      "set", po::value(&sets)->composing(), "override a config value: key.path=value (repeatable)")(
+      "out", po::value(&out), "output safetensors (default <output.dir>/<name>_samples.safetensors)")(
+      "count", po::value(&count), "number of samples (default data.eval_samples)");
+  po::positional_options_description pos;
+  pos.add("experiment", 1);
+  po::variables_map vm;
+  if (!parse_options(c.args, desc, pos, vm, synopsis, c.out)) return 0;
+
+  ExperimentSpec spec = load_experiment(path, sets, c.registries);
+  if (!vm.count("count")) count = spec.data.eval_samples;
+  if (count < 1) throw UsageError("--count must be >= 1, got " + std::to_string(count));
+  if (out.empty()) {
+    create_directories(spec.output.dir);
+    out = path_join(spec.output.dir, spec.name + "_samples.safetensors");
+  } else if (!path_parent(out).empty()) {
+    create_directories(path_parent(out));
+  }
+
+  ModelAdapter& model = *spec.model.impl;
+  model.load();
+  const at::Tensor inputs = model.sample_inputs(count, spec.eval_seed());
+  std::vector<at::Tensor> outs;
+  for (int64_t i = 0; i < count; ++i) {
+    outs.push_back(model.forward(inputs.narrow(0, i, 1), i).to(at::kCPU, at::kFloat));
+    c.out << "sample " << i + 1 << "/" << count << " done\n" << std::flush;
+  }
+  const at::Tensor output = at::cat(outs, 0);
+
+  std::vector<std::pair<std::string, at::Tensor>> tensors{{"output", output},
+                                                          {"inputs", inputs.to(at::kCPU, at::kFloat)}};
+  std::map<std::string, std::string> meta{{"pqlab_version", version()},
+                                          {"git_commit", git_commit()},
+                                          {"experiment", spec.name},
+                                          {"config_source", spec.source_path},
+                                          {"config", spec.resolved_yaml},
+                                          {"model", spec.model.name},
+                                          {"model_describe", model.describe()},
+                                          {"seed", std::to_string(spec.seed)},
+                                          {"input_seed", std::to_string(spec.eval_seed())},
+                                          {"dtype", model.dtype()},
+                                          {"device", model.device()}};
+  if (auto* flux = dynamic_cast<models::FluxAdapter*>(&model)) {
+    tensors.emplace_back("latents", flux->unpack(output));
+    meta["prompts"] = models::flux_prompts_json(flux->prompts_for(0, count));
+    std::ostringstream ts;
+    ts << std::setprecision(9);
+    for (size_t i = 0; i < flux->timesteps().size(); ++i) ts << (i ? ", " : "[") << flux->timesteps()[i];
+    meta["timesteps"] = ts.str() + "]";
+  }
+  write_safetensors(out, tensors, meta);
+  c.out << "model " << spec.model.name << " (" << model.describe() << ")\n"
+        << "wrote " << out << ": " << count << " sample" << (count == 1 ? "" : "s") << ", output " << output.sizes()
+        << '\n';
+  return 0;
+}
+
+}  // namespace pqlab::cli

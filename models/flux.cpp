@@ -1,0 +1,142 @@
+// flux: the FLUX.1 [dev]/[schnell] model adapter. Loads a transformer checkpoint and precomputed
+// text conditioning, and runs the reference flow-matching Euler sampler (models/flux/flux_sampler.h)
+// from seeded latent noise to the final packed latents. The class and the permutation sites are
+// declared in models/flux/flux_adapter.h.
+// Tests: tests/models/flux_plugin_test.cpp
+#include <ATen/ATen.h>
+
+#include <sstream>
+
+#include "framework/core/error.h"
+#include "framework/quant/linear_site.h"
+#include "models/flux/flux_adapter.h"
+#include "models/flux/flux_sampler.h"
+#include "models/flux/flux_transformer.h"
+
+namespace pqlab::models {
+namespace {
+
+std::string shape_str(const at::Tensor& t) {
+  std::string s = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
+  return s + "]";
+}
+
+}  // namespace
+
+std::vector<PermutationSite> flux_permutation_sites(const FluxParams& p) {
+  // Algebra of each kind: see PermutationSite in flux_adapter.h.
+  const int64_t D = p.head_dim();
+  std::vector<PermutationSite> v;
+  for (int64_t i = 0; i < p.depth; ++i) {
+    const std::string b = "double." + std::to_string(i) + ".";
+    v.push_back({b + "img.mod", {b + "img.attn.qkv"}, "norm_mod", 0, {}});
+    v.push_back({b + "txt.mod", {b + "txt.attn.qkv"}, "norm_mod", 0, {}});
+    v.push_back({b + "img.attn.qkv", {b + "img.attn.proj", b + "txt.attn.proj"}, "attn_v_heads", D, {b + "txt.attn.qkv"}});
+    for (const char* s : {"img", "txt"}) {
+      const std::string k = b + s;
+      v.push_back({k + ".mod", {k + ".mlp.up"}, "norm_mod", 0, {}});
+      v.push_back({k + ".mlp.up", {k + ".mlp.down"}, "mlp", 0, {}});
+    }
+  }
+  for (int64_t j = 0; j < p.depth_single_blocks; ++j) {
+    const std::string b = "single." + std::to_string(j) + ".";
+    v.push_back({b + "mod", {b + "linear1"}, "norm_mod", 0, {}});
+    v.push_back({b + "linear1", {b + "linear2"}, "single_linear1", D, {}});
+  }
+  return v;
+}
+
+FluxAdapter::FluxAdapter(const FluxConfig& c) : ConfiguredPlugin(c) {}
+FluxAdapter::~FluxAdapter() = default;
+
+std::string FluxAdapter::describe() const {
+  std::string s = "flux " + std::to_string(cfg_.width) + "x" + std::to_string(cfg_.height) + ", " +
+                  std::to_string(cfg_.steps) + " steps";
+  if (!model_) return s + ", shift " + cfg_.shift;
+  if (model_->params().guidance_embed) {
+    std::ostringstream g;
+    g << cfg_.guidance;
+    s += ", guidance " + g.str();
+  }
+  return s + ", shift " + (shift_enabled() ? "on" : "off") + "; " + model_->params().describe();
+}
+
+void FluxAdapter::load() {
+  if (cfg_.device == "cuda" && !at::hasCUDA()) throw RuntimeError("flux: device 'cuda' requested but CUDA is not available");
+  const at::ScalarType dtype = cfg_.dtype == "bf16" ? at::kBFloat16 : at::kFloat;
+  const at::Device device = cfg_.device == "cuda" ? at::Device(at::kCUDA) : at::Device(at::kCPU);
+  model_.reset();
+  cond_ = FluxConditioning();
+  auto model = load_flux_transformer(cfg_.checkpoint, dtype, device, cfg_.axes_dim);
+  const FluxParams& p = model->params();
+  if (p.in_channels % 4 != 0 || p.out_channels != p.in_channels)
+    throw RuntimeError("flux: checkpoint '" + cfg_.checkpoint + "' has in_channels " + std::to_string(p.in_channels) +
+                       " and out_channels " + std::to_string(p.out_channels) +
+                       "; the text-to-image sampler needs out_channels == in_channels, a multiple of 4 (2x2 packing)");
+  if (!cfg_.conditioning.empty()) cond_ = load_flux_conditioning(cfg_.conditioning, p).to(device, dtype);
+  model_ = std::move(model);
+  timesteps_ = flux_schedule(static_cast<int>(cfg_.steps), image_seq_len(), shift_enabled());
+  img_ids_ = flux_img_ids(latent_height(), latent_width());
+}
+
+void FluxAdapter::require_loaded(const char* what) const {
+  if (!model_) throw RuntimeError(std::string("flux: ") + what + " before load()");
+}
+
+const FluxTransformer& FluxAdapter::transformer() const {
+  require_loaded("transformer()");
+  return *model_;
+}
+
+const FluxParams& FluxAdapter::params() const { return transformer().params(); }
+
+bool FluxAdapter::shift_enabled() const {
+  if (cfg_.shift == "on") return true;
+  if (cfg_.shift == "off") return false;
+  return params().guidance_embed;  // auto: dev (guidance embedding) shifts, schnell does not
+}
+
+int64_t FluxAdapter::latent_channels() const { return params().in_channels / 4; }
+
+std::vector<LinearSite*> FluxAdapter::linear_sites() {
+  return model_ ? model_->linear_sites() : std::vector<LinearSite*>{};
+}
+
+at::Tensor FluxAdapter::sample_inputs(int64_t count, uint64_t seed) const {
+  require_loaded("sample_inputs()");
+  const at::Tensor noise = flux_noise(count, latent_channels(), latent_height(), latent_width(), seed);
+  return flux_pack_latents(noise).to(model_->device(), model_->dtype());
+}
+
+at::Tensor FluxAdapter::forward(const at::Tensor& inputs, int64_t first_sample) {
+  require_loaded("forward()");
+  if (cond_.size() == 0)
+    throw RuntimeError("flux: sampling needs text conditioning; set the model's 'conditioning' to a file made by "
+                       "scripts/make_flux_conditioning.py");
+  const FluxParams& p = model_->params();
+  if (inputs.dim() != 3 || inputs.size(1) != image_seq_len() || inputs.size(2) != p.in_channels)
+    throw RuntimeError("flux: forward() inputs must be packed noise [B, " + std::to_string(image_seq_len()) + ", " +
+                       std::to_string(p.in_channels) + "] for " + std::to_string(cfg_.width) + "x" +
+                       std::to_string(cfg_.height) + " px, got " + shape_str(inputs));
+  std::vector<int64_t> rows;
+  const int64_t n = cond_.size();
+  for (int64_t i = 0; i < inputs.size(0); ++i) rows.push_back(((first_sample + i) % n + n) % n);
+  return flux_sample(*model_, cond_.rows(rows), inputs, img_ids_, timesteps_, static_cast<float>(cfg_.guidance));
+}
+
+at::Tensor FluxAdapter::unpack(const at::Tensor& packed) const {
+  return flux_unpack_latents(packed, latent_height(), latent_width());
+}
+
+std::vector<std::string> FluxAdapter::prompts_for(int64_t first_sample, int64_t count) const {
+  std::vector<std::string> v;
+  const int64_t n = static_cast<int64_t>(cond_.prompts.size());
+  for (int64_t i = 0; i < count && n > 0; ++i) v.push_back(cond_.prompts[static_cast<size_t>(((first_sample + i) % n + n) % n)]);
+  return v;
+}
+
+}  // namespace pqlab::models
+
+PQLAB_PLUGIN(model, flux, pqlab::models::FluxAdapter,
+             "FLUX.1 dev/schnell transformer with the reference flow-matching Euler sampler (needs a checkpoint and text conditioning)")

@@ -1,0 +1,155 @@
+// The `flux` model adapter (models/flux.cpp): a FLUX.1 [dev]/[schnell] transformer and its Euler
+// sampler behind the ModelAdapter interface, so `pqlab run` quantizes FLUX like any model:
+//   sample_inputs(count, seed)  packed latent noise [count, L_img, in_channels]
+//   forward(noise, first)       the whole sampling trajectory, prompt (first + i) % N for row i,
+//                               returning the final packed latents (steps transformer calls)
+// Declared here (not hidden in flux.cpp) so FLUX-specific callers (`pqlab sample`, tests, later
+// PermuQuant) can reach the transformer, the geometry and the permutation sites. The permutation
+// sites are deliberately NOT part of the ModelAdapter interface yet: one model, one method.
+// Tests: tests/models/flux_plugin_test.cpp
+#pragma once
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "framework/registry/registries.h"
+#include "models/flux/flux_conditioning.h"
+#include "models/flux/flux_params.h"
+
+namespace pqlab::models {
+
+class FluxTransformer;
+
+struct FluxConfig {
+  std::string checkpoint;       ///< file, *.index.json or folder (see open_checkpoint)
+  std::string dtype = "bf16";
+  std::string device = "cpu";
+  std::vector<int64_t> axes_dim;  ///< empty = config.json next to the weights, else (16, 56, 56)
+  std::string conditioning;     ///< safetensors of txt/y/prompts (flux_conditioning.h)
+  int64_t width = 1024, height = 1024;  ///< pixels, multiples of 16
+  int64_t steps = 28;
+  double guidance = 3.5;
+  std::string shift = "auto";   ///< auto | on | off
+  template <class IO> static void map(IO& io, FluxConfig& c) {
+    io.field("checkpoint", c.checkpoint,
+             "transformer weights: .safetensors file (BFL or diffusers names), *.index.json, or folder; "
+             "relative paths resolve against the working directory",
+             config::required());
+    io.field("dtype", c.dtype, "compute dtype (the reference runs bf16)", config::one_of({"fp32", "bf16"}));
+    io.field("device", c.device, "device to run on", config::one_of({"cpu", "cuda"}));
+    io.field("axes_dim", c.axes_dim, "RoPE dims per id axis; empty = from config.json next to the weights, else 16,56,56");
+    io.field("conditioning", c.conditioning,
+             "safetensors with txt [N, L, 4096], y [N, 768] and metadata 'prompts' "
+             "(scripts/make_flux_conditioning.py); required for sampling");
+    io.field("width", c.width, "image width in pixels (multiple of 16); latent width = width / 8",
+             config::in_range(16, 16384));
+    io.field("height", c.height, "image height in pixels (multiple of 16); latent height = height / 8",
+             config::in_range(16, 16384));
+    io.field("steps", c.steps, "Euler steps (transformer calls per sample)", config::in_range(1, 1000));
+    io.field("guidance", c.guidance, "embedded guidance scale (only models with a guidance embedding, i.e. dev)",
+             config::in_range(0, 100));
+    io.field("shift", c.shift, "resolution-dependent timestep shift; auto = on with a guidance embedding (dev), off otherwise (schnell)",
+             config::one_of({"auto", "on", "off"}));
+    io.check(c.width % 16 == 0, "width", "'width' must be a multiple of 16, got " + std::to_string(c.width));
+    io.check(c.height % 16 == 0, "height", "'height' must be a multiple of 16, got " + std::to_string(c.height));
+    bool positive = true;
+    for (int64_t d : c.axes_dim) positive = positive && d > 0 && d % 2 == 0;
+    io.check(positive, "axes_dim", "'axes_dim' entries must be positive even integers");
+  }
+};
+
+/// A channel permutation that can be folded into the weights around one quantized activation:
+/// the consumers' input columns take a permutation P, the producer's output rows take the same
+/// P offline, and the model output does not change. The algebra of each kind (BFL math of
+/// models.md 1.6-1.7; keys as FluxTransformer's sites):
+///
+/// "norm_mod"  consumer double.N.{img,txt}.attn.qkv / .mlp.up, single.N.linear1; producer the
+///   modulation linear of that stream (double.N.{img,txt}.mod, single.N.mod). The input is
+///   u = (1 + scale) * LN(h) + shift, and P u = (1 + P scale) * P LN(h) + P shift: permute the
+///   shift and scale rows (weight and bias) of the producer, chunks 0 and 1 (of 6) before the
+///   attention qkv / single linear1, chunks 3 and 4 before mlp.up. LayerNorm statistics are
+///   permutation invariant, so P LN(h) is the norm's output written in P order: free inside a
+///   fused norm+modulation kernel, but a gather in the simulation, because the residual stream h
+///   itself stays in model order. group 0: any permutation of the hidden_size channels.
+///
+/// "attn_v_heads"  consumers double.N.img.attn.proj and double.N.txt.attn.proj; producer
+///   double.N.img.attn.qkv, coupled producer double.N.txt.attn.qkv. Head h's output is
+///   softmax(q_h k_h^T / sqrt(D)) v_h, linear in v_h along tokens only, so permuting v_h's D
+///   channels permutes a_h's the same way: permute qkv rows 2H + h*D + [0, D) (v is neither
+///   normalized nor rotated) and proj input columns h*D + [0, D). The attention is joint over
+///   text and image tokens, so each stream's output mixes both streams' v: both qkv layers must
+///   take the same P, and both proj layers take it. group = head_dim: P maps each head's
+///   channels onto themselves (moving whole heads would also need q and k moved; not offered).
+///
+/// "mlp"  consumer double.N.{img,txt}.mlp.down; producer double.N.{img,txt}.mlp.up. GELU is
+///   elementwise: P gelu(W u + b) = gelu(P W u + P b). Permute the up rows and down columns.
+///   group 0: any permutation of the mlp_hidden channels.
+///
+/// "single_linear1"  consumer single.N.linear2; producer single.N.linear1. linear2 reads
+///   cat(attention [H], gelu(mlp part) [M]); both parts come from linear1 rows: the attention
+///   part through v (rows 2H + h*D + [0, D) <-> linear2 columns h*D + [0, D), per head as in
+///   attn_v_heads, text and image tokens sharing the weights), the MLP part through GELU
+///   (rows 3H + [0, M) <-> columns H + [0, M), any permutation). No channel crosses between the
+///   parts. group = head_dim applies to the attention part [0, H); the MLP part [H, H + M) is free.
+struct PermutationSite {
+  std::string producer;                ///< linear site whose output rows take P
+  std::vector<std::string> consumers;  ///< linear sites whose input columns take P
+  std::string kind;                    ///< norm_mod | attn_v_heads | mlp | single_linear1
+  int64_t group = 0;                   ///< P keeps blocks of `group` channels (0 = unrestricted)
+  /// Further producers that must take the same P (attn_v_heads: the text-stream qkv). Not in the
+  /// original sketch of this struct; needed because the joint attention couples the streams.
+  std::vector<std::string> coupled_producers;
+};
+
+/// Every permutation site of a FLUX transformer with params `p`, per double block
+/// (img qkv, txt qkv, v->proj, img mlp.up, img mlp, txt mlp.up, txt mlp), then per single block
+/// (linear1, linear1->linear2). All keys are FluxTransformer linear-site keys.
+std::vector<PermutationSite> flux_permutation_sites(const FluxParams& p);
+
+class FluxAdapter final : public ConfiguredPlugin<ModelAdapter, FluxConfig> {
+ public:
+  explicit FluxAdapter(const FluxConfig& c);  ///< stores the config; loads nothing
+  ~FluxAdapter() override;
+
+  std::string describe() const override;
+  std::string device() const override { return cfg_.device; }
+  std::string dtype() const override { return cfg_.dtype; }
+  /// Loads the transformer and the conditioning, builds the schedule and the image ids.
+  /// RuntimeError for a missing/bad checkpoint or conditioning file, or CUDA unavailable.
+  void load() override;
+  std::vector<LinearSite*> linear_sites() override;
+  /// Packed noise [count, L_img, in_channels] in the model dtype/device (flux_noise + pack).
+  at::Tensor sample_inputs(int64_t count, uint64_t seed) const override;
+  /// inputs [B, L_img, in_channels]; row i uses prompt (first_sample + i) % N. Returns the
+  /// final packed latents [B, L_img, in_channels] in the model dtype.
+  at::Tensor forward(const at::Tensor& inputs, int64_t first_sample) override;
+
+  // FLUX-specific; all valid after load() (RuntimeError before).
+  const FluxTransformer& transformer() const;
+  const FluxParams& params() const;
+  /// Loaded conditioning on the model device/dtype (empty when 'conditioning' is not set).
+  const FluxConditioning& conditioning() const { return cond_; }
+  const std::vector<float>& timesteps() const { return timesteps_; }
+  bool shift_enabled() const;
+  int64_t latent_channels() const;  ///< in_channels / 4
+  int64_t latent_height() const { return cfg_.height / 8; }
+  int64_t latent_width() const { return cfg_.width / 8; }
+  int64_t image_seq_len() const { return (cfg_.height / 16) * (cfg_.width / 16); }
+  /// Packed [B, L_img, in_channels] -> [B, in_channels / 4, H/8, W/8].
+  at::Tensor unpack(const at::Tensor& packed) const;
+  /// The prompts of samples first_sample .. first_sample + count - 1.
+  std::vector<std::string> prompts_for(int64_t first_sample, int64_t count) const;
+  std::vector<PermutationSite> permutation_sites() const { return flux_permutation_sites(params()); }
+
+ private:
+  void require_loaded(const char* what) const;
+  std::unique_ptr<FluxTransformer> model_;
+  FluxConditioning cond_;
+  std::vector<float> timesteps_;
+  at::Tensor img_ids_;
+};
+
+}  // namespace pqlab::models
