@@ -11,31 +11,17 @@
 #include "framework/io/hdf5_file.h"
 #include "framework/io/safetensors.h"
 #include "tests/common/plugins.h"
+#include "tests/common/run_cli.h"
 #include "tests/common/temp_dir.h"
 
 namespace pqlab {
 namespace {
 
-struct Result {
-  int rc;
-  std::string out, err;
-};
+using Result = test::CliResult;
 
-Result pqlab_cli(const std::string& args, const test::TempDir& dir) {
-  const std::string err_file = dir.file("stderr.txt");
-  const std::string cmd = std::string("cd ") + PQLAB_SOURCE_DIR + " && " + PQLAB_BINARY + " " + args + " 2>" + err_file;
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream in(err_file);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  r.err = ss.str();
-  return r;
+// Runs from the source tree so experiment paths like experiments/toy_w4a4.yaml resolve.
+Result run_in_source(const std::string& args, const test::TempDir& dir) {
+  return test::pqlab_cli(args, dir, PQLAB_SOURCE_DIR);
 }
 
 class Cli : public ::testing::Test {
@@ -44,19 +30,19 @@ class Cli : public ::testing::Test {
 };
 
 TEST_F(Cli, version_and_help) {
-  Result r = pqlab_cli("--version", dir_);
+  Result r = run_in_source("--version", dir_);
   EXPECT_EQ(r.rc, 0);
   EXPECT_EQ(r.out.rfind("pqlab 0.1.0 (commit ", 0), 0u) << r.out;
-  r = pqlab_cli("--help", dir_);
+  r = run_in_source("--help", dir_);
   EXPECT_EQ(r.rc, 0);
   EXPECT_NE(r.out.find("quant-tensor"), std::string::npos);
-  r = pqlab_cli("run --help", dir_);
+  r = run_in_source("run --help", dir_);
   EXPECT_EQ(r.rc, 0);
   EXPECT_NE(r.out.find("--set"), std::string::npos);
 }
 
 TEST_F(Cli, unknown_command_suggests) {
-  const Result r = pqlab_cli("rnu x.yaml", dir_);
+  const Result r = run_in_source("rnu x.yaml", dir_);
   EXPECT_EQ(r.rc, 2);
   EXPECT_EQ(r.err,
             "pqlab: error: unknown command 'rnu'; did you mean 'run'?\n"
@@ -64,7 +50,7 @@ TEST_F(Cli, unknown_command_suggests) {
 }
 
 TEST_F(Cli, list_formats_sorted_with_help) {
-  const Result r = pqlab_cli("list format", dir_);
+  const Result r = run_in_source("list format", dir_);
   EXPECT_EQ(r.rc, 0) << r.err;
   std::istringstream is(r.out);
   std::string line, names;
@@ -75,7 +61,7 @@ TEST_F(Cli, list_formats_sorted_with_help) {
 }
 
 TEST_F(Cli, list_unknown_kind_is_usage_error) {
-  const Result r = pqlab_cli("list formt", dir_);
+  const Result r = run_in_source("list formt", dir_);
   EXPECT_EQ(r.rc, 2);
   EXPECT_EQ(r.err,
             "pqlab list: error: unknown plugin kind 'formt'; did you mean 'format'? "
@@ -83,27 +69,27 @@ TEST_F(Cli, list_unknown_kind_is_usage_error) {
 }
 
 TEST_F(Cli, explain_shows_keys_types_defaults) {
-  const Result r = pqlab_cli("explain format mxfp4", dir_);
+  const Result r = run_in_source("explain format mxfp4", dir_);
   EXPECT_EQ(r.rc, 0) << r.err;
   EXPECT_NE(r.out.find("scale_mode"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("(floor|rceil)"), std::string::npos) << r.out;
-  EXPECT_EQ(pqlab_cli("explain method rtx", dir_).rc, 2);
+  EXPECT_EQ(run_in_source("explain method rtx", dir_).rc, 2);
 }
 
 TEST_F(Cli, bad_options_are_usage_errors) {
-  Result r = pqlab_cli("run", dir_);
+  Result r = run_in_source("run", dir_);
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.err.find("usage: pqlab run <experiment.yaml>"), std::string::npos) << r.err;
-  r = pqlab_cli("run experiments/toy_w4a4.yaml --bogus", dir_);
+  r = run_in_source("run experiments/toy_w4a4.yaml --bogus", dir_);
   EXPECT_EQ(r.rc, 2);
-  r = pqlab_cli("validate " + dir_.file("missing.yaml"), dir_);
+  r = run_in_source("validate " + dir_.file("missing.yaml"), dir_);
   EXPECT_EQ(r.rc, 2);
   EXPECT_EQ(r.err, dir_.file("missing.yaml") + ": error: cannot open config file\n");
 }
 
 TEST_F(Cli, validate_reports_config_errors_with_exit_2) {
   const std::string p = dir_.write("bad.yaml", "model: {adapter: toy_mpl}\nvariants: []\n");
-  const Result r = pqlab_cli("validate " + p, dir_);
+  const Result r = run_in_source("validate " + p, dir_);
   EXPECT_EQ(r.rc, 2);
   EXPECT_EQ(r.err,
             p + ":1:18: error: unknown model 'toy_mpl'; did you mean 'toy_mlp'?\n"
@@ -116,9 +102,9 @@ TEST_F(Cli, validate_reports_config_errors_with_exit_2) {
 }
 
 TEST_F(Cli, run_writes_complete_result_and_inspect_reads_it) {
-  const Result v = pqlab_cli("validate experiments/toy_w4a4.yaml", dir_);
+  const Result v = run_in_source("validate experiments/toy_w4a4.yaml", dir_);
   EXPECT_EQ(v.rc, 0) << v.err;
-  const Result r = pqlab_cli("run experiments/toy_w4a4.yaml --out " + dir_.path() +
+  const Result r = run_in_source("run experiments/toy_w4a4.yaml --out " + dir_.path() +
                                  " --set data.eval_samples=2 --set model.tokens=16",
                              dir_);
   ASSERT_EQ(r.rc, 0) << r.err;
@@ -142,11 +128,11 @@ TEST_F(Cli, run_writes_complete_result_and_inspect_reads_it) {
   EXPECT_LT(out8.mean().item<double>(), out4.mean().item<double>());
   EXPECT_EQ(rd.read("/variants/w4a16_int_g64/layers/weight_rel_mse").numel(), 6);
 
-  const Result i = pqlab_cli("inspect " + h5, dir_);
+  const Result i = run_in_source("inspect " + h5, dir_);
   EXPECT_EQ(i.rc, 0) << i.err;
   EXPECT_NE(i.out.find("w4a4_mxfp4"), std::string::npos) << i.out;
   EXPECT_NE(i.out.find("/variants/w8a8_int/layers/sqnr_isolated"), std::string::npos) << i.out;
-  EXPECT_EQ(pqlab_cli("inspect " + dir_.file("nope.h5"), dir_).rc, 1);
+  EXPECT_EQ(run_in_source("inspect " + dir_.file("nope.h5"), dir_).rc, 1);
 }
 
 TEST_F(Cli, quant_tensor_matches_the_format_and_writes_codes) {
@@ -154,7 +140,7 @@ TEST_F(Cli, quant_tensor_matches_the_format_and_writes_codes) {
   const at::Tensor idx = at::arange(5, at::kInt);
   const std::string in = dir_.file("x.safetensors"), out = dir_.file("y.safetensors");
   write_safetensors(in, {{"w", x}, {"w_bf16", x.to(at::kBFloat16)}, {"idx", idx}});
-  const Result r = pqlab_cli("quant-tensor --format nvfp4 --codes --in " + in + " --out " + out, dir_);
+  const Result r = run_in_source("quant-tensor --format nvfp4 --codes --in " + in + " --out " + out, dir_);
   ASSERT_EQ(r.rc, 0) << r.err;
   auto fmt = test::make_plugin<NumberFormat>(test::builtin(), "nvfp4");
   SafetensorsFile y(out);
@@ -170,21 +156,21 @@ TEST_F(Cli, quant_tensor_matches_the_format_and_writes_codes) {
 TEST_F(Cli, quant_tensor_ragged_group_is_usage_error) {
   const std::string in = dir_.file("x.safetensors");
   write_safetensors(in, {{"w", at::randn({2, 100})}});
-  Result r = pqlab_cli("quant-tensor --format int --group-size 64 --in " + in + " --out " + dir_.file("y.st"), dir_);
+  Result r = run_in_source("quant-tensor --format int --group-size 64 --in " + in + " --out " + dir_.file("y.st"), dir_);
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.err.find("K=100"), std::string::npos) << r.err;
   EXPECT_FALSE(path_exists(dir_.file("y.st")));
-  r = pqlab_cli("quant-tensor --format int --group-size 64 --set pad=true --in " + in + " --out " + dir_.file("y.st"), dir_);
+  r = run_in_source("quant-tensor --format int --group-size 64 --set pad=true --in " + in + " --out " + dir_.file("y.st"), dir_);
   EXPECT_EQ(r.rc, 0) << r.err;
-  r = pqlab_cli("quant-tensor --format int --set bits=12 --in " + in + " --out " + dir_.file("z.st"), dir_);
+  r = run_in_source("quant-tensor --format int --set bits=12 --in " + in + " --out " + dir_.file("z.st"), dir_);
   EXPECT_EQ(r.rc, 2);
   EXPECT_EQ(r.err, "<command line: --set bits=12>: error: 'bits' must be an integer in [2, 8], got '12'\n");
-  r = pqlab_cli("quant-tensor --format nvfp5 --in " + in + " --out " + dir_.file("z.st"), dir_);
+  r = run_in_source("quant-tensor --format nvfp5 --in " + in + " --out " + dir_.file("z.st"), dir_);
   EXPECT_EQ(r.rc, 2);
   EXPECT_EQ(r.err,
             "<command line: --format nvfp5>: error: unknown format 'nvfp5'; did you mean 'nvfp4'?\n"
             "note: registered formats: fp8_e4m3, int, mxfp4, nvfp4\n");
-  r = pqlab_cli("quant-tensor --format int --in " + dir_.file("absent.safetensors") + " --out " + dir_.file("z.st"), dir_);
+  r = run_in_source("quant-tensor --format int --in " + dir_.file("absent.safetensors") + " --out " + dir_.file("z.st"), dir_);
   EXPECT_EQ(r.rc, 1);
 }
 

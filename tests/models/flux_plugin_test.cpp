@@ -19,6 +19,7 @@
 #include "framework/quant/linear_site.h"
 #include "models/flux/flux_adapter.h"
 #include "models/flux/flux_sampler.h"
+#include "tests/common/run_cli.h"
 #include "tests/common/plugins.h"
 #include "tests/common/temp_dir.h"
 #include "tests/models/flux_golden.h"
@@ -395,27 +396,8 @@ TEST_F(FluxPlugin, conditioning_files_are_validated) {
   }
 }
 
-struct CliResult {
-  int rc = -1;
-  std::string out, err;
-};
-
-CliResult pqlab_cli(const std::string& args, const test::TempDir& dir) {
-  const std::string err_file = dir.file("stderr.txt");
-  const std::string cmd = std::string(PQLAB_BINARY) + " " + args + " 2>" + err_file;
-  CliResult r;
-  FILE* p = popen(cmd.c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream in(err_file);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  r.err = ss.str();
-  return r;
-}
+using test::CliResult;
+using test::pqlab_cli;
 
 TEST_F(FluxPlugin, sample_command_writes_latents_and_prompts) {
   const std::string exp = tmp_.write("tiny.yaml", "name: tiny\nseed: 0\nmodel: " + yaml() +

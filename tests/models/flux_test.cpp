@@ -14,6 +14,7 @@
 #include "framework/io/safetensors.h"
 #include "models/flux/flux_transformer.h"
 #include "models/flux/sharded_checkpoint.h"
+#include "tests/common/run_cli.h"
 #include "tests/common/temp_dir.h"
 #include "tests/models/flux_golden.h"
 
@@ -210,27 +211,8 @@ TEST(flux_golden, cuda_matches_fp32_and_bf16) {
 
 // ---- `pqlab forward`, the real binary ----
 
-struct CliResult {
-  int rc;
-  std::string out, err;
-};
-
-CliResult pqlab_cli(const std::string& args, const test::TempDir& dir) {
-  const std::string err_file = dir.file("stderr.txt");
-  const std::string cmd = std::string(PQLAB_BINARY) + " " + args + " 2>" + err_file;
-  CliResult r;
-  FILE* p = popen(cmd.c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream in(err_file);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  r.err = ss.str();
-  return r;
-}
+using test::CliResult;
+using test::pqlab_cli;
 
 TEST(flux_cli, forward_writes_golden_outputs) {
   PQLAB_REQUIRE_FLUX_GOLDEN();
