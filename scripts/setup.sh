@@ -11,6 +11,7 @@ packages=(
   libopenblas0-pthread    # without it Debian's libtorch uses the reference BLAS (~40x slower matmuls)
   libyaml-cpp-dev libhdf5-dev libboost-program-options-dev libeigen3-dev libgtest-dev
   nlohmann-json3-dev libspdlog-dev libfmt-dev zlib1g-dev
+  libstb-dev dataset-fashion-mnist  # PNG image grids (stb_image_write); Fashion-MNIST idx files
 )
 missing=()
 for p in "${packages[@]}"; do

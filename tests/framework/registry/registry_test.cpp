@@ -25,7 +25,7 @@ TEST(registry, builtin_kinds_hold_the_expected_plugins_sorted) {
   EXPECT_EQ(r.methods.names(), (std::vector<std::string>{"rtn"}));
   EXPECT_EQ(r.orderings.names(), (std::vector<std::string>{"identity"}));
   EXPECT_EQ(r.models.names(), (std::vector<std::string>{"flux", "toy_mlp"}));
-  EXPECT_EQ(r.metrics.names(), (std::vector<std::string>{"rel_mse", "sqnr"}));
+  EXPECT_EQ(r.metrics.names(), (std::vector<std::string>{"frechet_distance", "psnr", "rel_mse", "sqnr", "ssim"}));
   // Plugin name = file stem: the registration site is the plugin's own file.
   for (const auto* e : r.formats.entries())
     EXPECT_NE(e->file.find("methods/formats/" + e->name + ".cpp"), std::string::npos) << e->file;
