@@ -76,13 +76,9 @@ EncodedTensor Fp8E4m3Format::encode(const at::Tensor& x) const {
   GroupedView g = group_last_dim(x, effective_groups(cfg_), cfg_.pad, "fp8_e4m3");
   at::Tensor s = scales_fast(g.x, cfg_.scaled);
   at::Tensor y = cfg_.scaled ? at::div(g.x, s.unsqueeze(-1)) : g.x;
-  EncodedTensor e;
+  EncodedTensor e = g.encoding();
   e.codes = codecs::e4m3_encode_sat(y).reshape({g.rows, g.padded_k});
   e.scales = s;
-  e.shape = g.shape;
-  e.dtype = g.dtype;
-  e.group_size = g.per_tensor ? g.padded_k : g.group_size;
-  e.padded_k = g.padded_k;
   return e;
 }
 

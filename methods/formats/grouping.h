@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "framework/config/config_io.h"
+#include "framework/interfaces/number_format.h"
 
 namespace pqlab::methods {
 
@@ -28,6 +29,17 @@ struct GroupedView {
 
   /// x as float32 [rows, Kp] (a view).
   at::Tensor as_rows() const { return x.reshape({rows, padded_k}); }
+
+  /// An EncodedTensor with this view's geometry filled in (shape, dtype, group size, padded K);
+  /// the format adds codes and scales.
+  EncodedTensor encoding() const {
+    EncodedTensor e;
+    e.shape = shape;
+    e.dtype = dtype;
+    e.group_size = per_tensor ? padded_k : group_size;
+    e.padded_k = padded_k;
+    return e;
+  }
 };
 
 /// Groups x (float32, bfloat16 or float16, any device, dim >= 1) along its last axis. Throws

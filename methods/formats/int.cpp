@@ -136,14 +136,10 @@ EncodedTensor IntFormat::encode(const at::Tensor& x) const {
   GroupedView g = group_last_dim(x, cfg_.group_size, cfg_.pad, "int");
   throw_if_nan(x, "int");
   IntParts p = quantize_fast(g.x, cfg_);
-  EncodedTensor e;
+  EncodedTensor e = g.encoding();
   e.codes = p.q.reshape({g.rows, g.padded_k}).to(cfg_.symmetric ? at::kChar : at::kByte);
   e.scales = p.s;
   if (!cfg_.symmetric) e.zero_points = p.z.to(at::kInt);
-  e.shape = g.shape;
-  e.dtype = g.dtype;
-  e.group_size = g.per_tensor ? g.padded_k : g.group_size;
-  e.padded_k = g.padded_k;
   return e;
 }
 

@@ -70,13 +70,9 @@ EncodedTensor Mxfp4Format::encode(const at::Tensor& x) const {
   GroupedView g = group_last_dim(x, cfg_.group_size, cfg_.pad, "mxfp4");
   throw_if_nan(x, "mxfp4");
   Mxfp4Parts p = quantize_fast(g.x, cfg_.scale_mode == "rceil");
-  EncodedTensor e;
+  EncodedTensor e = g.encoding();
   e.codes = codecs::pack_nibbles(codecs::e2m1_encode(p.y).reshape({g.rows, g.padded_k}));
   e.scales = p.code;
-  e.shape = g.shape;
-  e.dtype = g.dtype;
-  e.group_size = g.group_size;
-  e.padded_k = g.padded_k;
   return e;
 }
 

@@ -124,14 +124,10 @@ EncodedTensor Nvfp4Format::encode(const at::Tensor& x) const {
   GroupedView g = group_last_dim(x, cfg_.group_size, cfg_.pad, "nvfp4");
   throw_if_nan(x, "nvfp4");
   Nvfp4Parts p = quantize_fast(g.x, cfg_.global_scale == "tensor");
-  EncodedTensor e;
+  EncodedTensor e = g.encoding();
   e.codes = codecs::pack_nibbles(codecs::e2m1_encode(p.y).reshape({g.rows, g.padded_k}));
   e.scales = p.sb_code;
   if (p.s_dec.defined()) e.global_scale = p.s_dec;
-  e.shape = g.shape;
-  e.dtype = g.dtype;
-  e.group_size = g.group_size;
-  e.padded_k = g.padded_k;
   return e;
 }
 
