@@ -2,6 +2,7 @@
 
 #include <boost/program_options/errors.hpp>
 
+#include <algorithm>
 #include <exception>
 #include <ostream>
 
@@ -26,13 +27,17 @@ const Command kCommands[] = {
                                                                                    "run one FLUX transformer forward on saved inputs", &command_forward},
   {"sample",       "sample <experiment.yaml> [--set key.path=value ...] [--out FILE] [--count N]",
                                                                                    "run the model in full precision (FLUX: the sampler) and save the outputs", &command_sample},
+  {"train-flux",   "train-flux <config.yaml> --out FILE.safetensors [--set key=value ...]",
+                                                                                   "train the built-in Fashion-MNIST FLUX (configs/train/fmnist_flux.yaml)", &command_train_flux},
+  {"train-classifier", "train-classifier <config.yaml> --out FILE.safetensors [--set key=value ...]",
+                                                                                   "train the Fashion-MNIST classifier of the image metrics", &command_train_classifier},
 };
 // clang-format on
 
 void print_help(std::ostream& out) {
   out << "pqlab " << version() << ": post-training quantization experiments for diffusion transformers\n\n"
       << "usage: pqlab <command> [options]   (pqlab <command> --help for details)\n\ncommands:\n";
-  for (const auto& c : kCommands) out << "  " << c.name << std::string(14 - std::string(c.name).size(), ' ') << c.help << '\n';
+  for (const auto& c : kCommands) out << "  " << c.name << std::string(std::max<size_t>(2, 18 - std::string(c.name).size()), ' ') << c.help << '\n';
   out << "\noptions:\n  --help        this text\n  --version     version and git commit\n"
       << "\nexit codes: 0 ok, 2 usage or config error, 1 runtime failure\n";
 }

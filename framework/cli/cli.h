@@ -37,6 +37,8 @@ int command_inspect(CommandContext& c);
 int command_quant_tensor(CommandContext& c);
 int command_forward(CommandContext& c);
 int command_sample(CommandContext& c);
+int command_train_flux(CommandContext& c);
+int command_train_classifier(CommandContext& c);
 
 }  // namespace cli
 }  // namespace pqlab
