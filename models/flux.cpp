@@ -4,12 +4,15 @@
 // declared in models/flux/flux_adapter.h.
 // Tests: tests/models/flux_plugin_test.cpp
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 
 #include <sstream>
 
 #include "framework/core/error.h"
+#include "framework/core/paths.h"
 #include "framework/quant/linear_site.h"
 #include "models/flux/flux_adapter.h"
+#include "models/flux/sharded_checkpoint.h"
 #include "models/flux/flux_sampler.h"
 #include "models/flux/flux_transformer.h"
 
@@ -66,15 +69,25 @@ void FluxAdapter::load() {
   if (cfg_.device == "cuda" && !at::hasCUDA()) throw RuntimeError("flux: device 'cuda' requested but CUDA is not available");
   const at::ScalarType dtype = cfg_.dtype == "bf16" ? at::kBFloat16 : at::kFloat;
   const at::Device device = cfg_.device == "cuda" ? at::Device(at::kCUDA) : at::Device(at::kCPU);
+  if (cfg_.threads > 0) at::set_num_threads(static_cast<int>(cfg_.threads));
   model_.reset();
   cond_ = FluxConditioning();
-  auto model = load_flux_transformer(cfg_.checkpoint, dtype, device, cfg_.axes_dim);
+  const std::string checkpoint = resolve_data_path(cfg_.checkpoint);
+  auto model = load_flux_transformer(checkpoint, dtype, device, cfg_.axes_dim);
   const FluxParams& p = model->params();
   if (p.in_channels % 4 != 0 || p.out_channels != p.in_channels)
     throw RuntimeError("flux: checkpoint '" + cfg_.checkpoint + "' has in_channels " + std::to_string(p.in_channels) +
                        " and out_channels " + std::to_string(p.out_channels) +
                        "; the text-to-image sampler needs out_channels == in_channels, a multiple of 4 (2x2 packing)");
-  if (!cfg_.conditioning.empty()) cond_ = load_flux_conditioning(cfg_.conditioning, p).to(device, dtype);
+  if (!cfg_.conditioning.empty()) {
+    cond_ = load_flux_conditioning(cfg_.conditioning, p).to(device, dtype);
+  } else {
+    const OpenedCheckpoint ck = open_checkpoint(checkpoint);
+    if (ck.reader->contains(std::string(kBuiltinConditioningPrefix) + "txt"))
+      cond_ = check_flux_conditioning(load_flux_conditioning(*ck.reader, ck.weights_path, kBuiltinConditioningPrefix),
+                                      ck.weights_path, p)
+                  .to(device, dtype);
+  }
   model_ = std::move(model);
   timesteps_ = flux_schedule(static_cast<int>(cfg_.steps), image_seq_len(), shift_enabled());
   img_ids_ = flux_img_ids(latent_height(), latent_width());
@@ -112,7 +125,8 @@ at::Tensor FluxAdapter::sample_inputs(int64_t count, uint64_t seed) const {
 at::Tensor FluxAdapter::forward(const at::Tensor& inputs, int64_t first_sample) {
   require_loaded("forward()");
   if (cond_.size() == 0)
-    throw RuntimeError("flux: sampling needs text conditioning; set the model's 'conditioning' to a file made by "
+    throw RuntimeError("flux: sampling needs text conditioning and checkpoint '" + cfg_.checkpoint +
+                       "' has none built in; set the model's 'conditioning' to a file made by "
                        "scripts/make_flux_conditioning.py");
   const FluxParams& p = model_->params();
   if (inputs.dim() != 3 || inputs.size(1) != image_seq_len() || inputs.size(2) != p.in_channels)
@@ -129,7 +143,15 @@ at::Tensor FluxAdapter::unpack(const at::Tensor& packed) const {
   return flux_unpack_latents(packed, latent_height(), latent_width());
 }
 
-std::vector<std::string> FluxAdapter::prompts_for(int64_t first_sample, int64_t count) const {
+at::Tensor FluxAdapter::to_images(const at::Tensor& outputs) const {
+  if (cfg_.latent_downsample != 1) return {};
+  at::Tensor x = unpack(outputs).detach().to(at::kCPU, at::kFloat);
+  const int64_t c = cfg_.image_crop;
+  if (c > 0) x = x.narrow(2, c, x.size(2) - 2 * c).narrow(3, c, x.size(3) - 2 * c);
+  return ((x + 1) * 0.5).clamp(0, 1).contiguous();
+}
+
+std::vector<std::string> FluxAdapter::prompts(int64_t first_sample, int64_t count) const {
   std::vector<std::string> v;
   const int64_t n = static_cast<int64_t>(cond_.prompts.size());
   for (int64_t i = 0; i < count && n > 0; ++i) v.push_back(cond_.prompts[static_cast<size_t>(((first_sample + i) % n + n) % n)]);

@@ -79,7 +79,7 @@ int command_sample(CommandContext& c) {
                                           {"device", model.device()}};
   if (auto* flux = dynamic_cast<models::FluxAdapter*>(&model)) {
     tensors.emplace_back("latents", flux->unpack(output));
-    meta["prompts"] = models::flux_prompts_json(flux->prompts_for(0, count));
+    meta["prompts"] = models::flux_prompts_json(flux->prompts(0, count));
     std::ostringstream ts;
     ts << std::setprecision(9);
     for (size_t i = 0; i < flux->timesteps().size(); ++i) ts << (i ? ", " : "[") << flux->timesteps()[i];

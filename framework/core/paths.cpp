@@ -108,4 +108,10 @@ std::string make_temp_directory(const std::string& prefix) {
   return templ;
 }
 
+std::string resolve_data_path(const std::string& p) {
+  if (p.empty() || path_is_absolute(p) || path_exists(p)) return p;
+  const std::string in_source = path_join(PQLAB_SOURCE_DIR, p);
+  return path_exists(in_source) ? in_source : p;
+}
+
 }  // namespace pqlab

@@ -23,6 +23,11 @@ std::string path_canonical(const std::string& p);
 
 bool path_exists(const std::string& p);
 bool is_regular_file(const std::string& p);
+/// A data file named in a config: `p` itself when absolute or present relative to the working
+/// directory, else `p` under the pqlab source tree when present there (the shipped models, e.g.
+/// models/fmnist/flux_fmnist.safetensors, so experiments run from any folder), else `p` unchanged
+/// (the caller's error then names it).
+std::string resolve_data_path(const std::string& p);
 /// mkdir -p. Throws RuntimeError naming the path on failure.
 void create_directories(const std::string& p);
 /// Entry names (not paths) of a directory, sorted; throws RuntimeError if unreadable.

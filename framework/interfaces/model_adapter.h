@@ -31,6 +31,14 @@ class ModelAdapter {
   /// conditioning use to pick its prompt/class. Returns the model output, first dim as inputs.
   virtual at::Tensor forward(const at::Tensor& inputs, int64_t first_sample) = 0;
 
+  /// Images of forward()'s outputs, for image metrics and PNG grids: [B, C, H, W] float32 on the
+  /// CPU, values in [0, 1]. Undefined tensor when the outputs are not images (e.g. FLUX latents
+  /// without a VAE decoder); the runner then skips the image stage.
+  virtual at::Tensor to_images(const at::Tensor& /*outputs*/) const { return {}; }
+  /// The prompt (class-conditional models: the class name) of samples first .. first + count - 1;
+  /// empty when the model is unconditional.
+  virtual std::vector<std::string> prompts(int64_t /*first_sample*/, int64_t /*count*/) const { return {}; }
+
   virtual std::string device() const = 0;  ///< "cpu", "cuda", ...
   virtual std::string dtype() const = 0;   ///< "fp32", "bf16", ...
 };

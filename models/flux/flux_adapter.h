@@ -10,6 +10,7 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -33,6 +34,9 @@ struct FluxConfig {
   int64_t steps = 28;
   double guidance = 3.5;
   std::string shift = "auto";   ///< auto | on | off
+  int64_t latent_downsample = 8;  ///< pixels per latent pixel: 8 (FLUX's VAE) or 1 (pixel space)
+  int64_t image_crop = 0;         ///< border cut from pixel-space images (fmnist: 2, 32 -> 28)
+  int64_t threads = 0;            ///< CPU intra-op threads; 0 = libtorch's default
   template <class IO> static void map(IO& io, FluxConfig& c) {
     io.field("checkpoint", c.checkpoint,
              "transformer weights: .safetensors file (BFL or diffusers names), *.index.json, or folder; "
@@ -43,18 +47,31 @@ struct FluxConfig {
     io.field("axes_dim", c.axes_dim, "RoPE dims per id axis; empty = from config.json next to the weights, else 16,56,56");
     io.field("conditioning", c.conditioning,
              "safetensors with txt [N, L, 4096], y [N, 768] and metadata 'prompts' "
-             "(scripts/make_flux_conditioning.py); required for sampling");
-    io.field("width", c.width, "image width in pixels (multiple of 16); latent width = width / 8",
-             config::in_range(16, 16384));
-    io.field("height", c.height, "image height in pixels (multiple of 16); latent height = height / 8",
-             config::in_range(16, 16384));
+             "(scripts/make_flux_conditioning.py); empty = the checkpoint's built-in conditioning "
+             "(conditioning.txt / conditioning.y, e.g. the Fashion-MNIST class table); required for sampling");
+    io.field("width", c.width, "image width in pixels (multiple of 2 * latent_downsample)", config::in_range(2, 16384));
+    io.field("height", c.height, "image height in pixels (multiple of 2 * latent_downsample)", config::in_range(2, 16384));
+    io.field("latent_downsample", c.latent_downsample,
+             "pixels per latent pixel: 8 for FLUX.1's VAE latents, 1 for a pixel-space model (the built-in "
+             "Fashion-MNIST model), whose sampler output is the image in [-1, 1]",
+             config::in_range(1, 64));
+    io.field("threads", c.threads,
+             "CPU intra-op threads for this process (at::set_num_threads); 0 = libtorch's default. Tiny models "
+             "run fastest on 1: their ops are too small to split",
+             config::in_range(0, 4096));
+    io.field("image_crop", c.image_crop, "pixels cut from every border of a pixel-space image (padding used in training)",
+             config::in_range(0, 4096));
     io.field("steps", c.steps, "Euler steps (transformer calls per sample)", config::in_range(1, 1000));
     io.field("guidance", c.guidance, "embedded guidance scale (only models with a guidance embedding, i.e. dev)",
              config::in_range(0, 100));
     io.field("shift", c.shift, "resolution-dependent timestep shift; auto = on with a guidance embedding (dev), off otherwise (schnell)",
              config::one_of({"auto", "on", "off"}));
-    io.check(c.width % 16 == 0, "width", "'width' must be a multiple of 16, got " + std::to_string(c.width));
-    io.check(c.height % 16 == 0, "height", "'height' must be a multiple of 16, got " + std::to_string(c.height));
+    const int64_t m = 2 * c.latent_downsample;  // 2x2 packing of latent pixels
+    io.check(c.width % m == 0, "width", "'width' must be a multiple of " + std::to_string(m) +
+                                            " (2 x latent_downsample), got " + std::to_string(c.width));
+    io.check(c.height % m == 0, "height", "'height' must be a multiple of " + std::to_string(m) +
+                                              " (2 x latent_downsample), got " + std::to_string(c.height));
+    io.check(2 * c.image_crop < std::min(c.width, c.height), "image_crop", "'image_crop' leaves no pixels");
     bool positive = true;
     for (int64_t d : c.axes_dim) positive = positive && d > 0 && d % 2 == 0;
     io.check(positive, "axes_dim", "'axes_dim' entries must be positive even integers");
@@ -135,13 +152,18 @@ class FluxAdapter final : public ConfiguredPlugin<ModelAdapter, FluxConfig> {
   const std::vector<float>& timesteps() const { return timesteps_; }
   bool shift_enabled() const;
   int64_t latent_channels() const;  ///< in_channels / 4
-  int64_t latent_height() const { return cfg_.height / 8; }
-  int64_t latent_width() const { return cfg_.width / 8; }
-  int64_t image_seq_len() const { return (cfg_.height / 16) * (cfg_.width / 16); }
+  int64_t latent_height() const { return cfg_.height / cfg_.latent_downsample; }
+  int64_t latent_width() const { return cfg_.width / cfg_.latent_downsample; }
+  int64_t image_seq_len() const { return (latent_height() / 2) * (latent_width() / 2); }
   /// Packed [B, L_img, in_channels] -> [B, in_channels / 4, H/8, W/8].
   at::Tensor unpack(const at::Tensor& packed) const;
   /// The prompts of samples first_sample .. first_sample + count - 1.
-  std::vector<std::string> prompts_for(int64_t first_sample, int64_t count) const;
+  std::vector<std::string> prompts(int64_t first_sample, int64_t count) const override;
+  /// Pixel-space models (latent_downsample 1): the unpacked output mapped from [-1, 1] to [0, 1],
+  /// clamped, image_crop cut from each border: [B, C, H - 2 crop, W - 2 crop] float32 CPU.
+  /// FLUX latents (latent_downsample 8) need the VAE decoder, which pqlab does not have yet:
+  /// returns an undefined tensor.
+  at::Tensor to_images(const at::Tensor& outputs) const override;
   std::vector<PermutationSite> permutation_sites() const { return flux_permutation_sites(params()); }
 
  private:

@@ -52,17 +52,22 @@ FluxConditioning FluxConditioning::to(at::Device device, at::ScalarType dtype) c
 
 FluxConditioning load_flux_conditioning(const std::string& path) {
   SafetensorsFile f(path);
-  for (const char* name : {"txt", "y"})
-    if (!f.contains(name))
-      fail(path, std::string("has no tensor '") + name + "' (expected txt [N, L, context_dim] and y [N, vec_dim])");
+  return load_flux_conditioning(f, path, "");
+}
+
+FluxConditioning load_flux_conditioning(const SafetensorsReader& f, const std::string& path, const std::string& prefix) {
+  for (const std::string name : {"txt", "y"})
+    if (!f.contains(prefix + name))
+      fail(path, "has no tensor '" + prefix + name + "' (expected " + prefix + "txt [N, L, context_dim] and " + prefix +
+                     "y [N, vec_dim])");
   FluxConditioning c;
-  c.txt = f.get("txt");
-  c.y = f.get("y");
+  c.txt = f.get(prefix + "txt");
+  c.y = f.get(prefix + "y");
   if (c.txt.dim() != 3) fail(path, "tensor 'txt' has shape " + shape_str(c.txt) + ", expected [N, L, context_dim]");
   if (c.y.dim() != 2) fail(path, "tensor 'y' has shape " + shape_str(c.y) + ", expected [N, vec_dim]");
   for (const auto& [name, t] : {std::pair<const char*, const at::Tensor*>{"txt", &c.txt}, {"y", &c.y}})
     if (!at::isFloatingType(t->scalar_type()))
-      fail(path, std::string("tensor '") + name + "' has a non-floating dtype " + f.info(name).dtype);
+      fail(path, "tensor '" + prefix + name + "' has a non-floating dtype " + f.info(prefix + name).dtype);
   const int64_t n = c.txt.size(0);
   if (n < 1 || c.txt.size(1) < 1) fail(path, "tensor 'txt' has shape " + shape_str(c.txt) + ": no prompts or no tokens");
   if (c.y.size(0) != n)
@@ -91,7 +96,10 @@ FluxConditioning load_flux_conditioning(const std::string& path) {
 }
 
 FluxConditioning load_flux_conditioning(const std::string& path, const FluxParams& p) {
-  FluxConditioning c = load_flux_conditioning(path);
+  return check_flux_conditioning(load_flux_conditioning(path), path, p);
+}
+
+FluxConditioning check_flux_conditioning(FluxConditioning c, const std::string& path, const FluxParams& p) {
   if (c.txt.size(2) != p.context_in_dim)
     fail(path, "tensor 'txt' has shape " + shape_str(c.txt) + ", expected [N, L, " + std::to_string(p.context_in_dim) +
                    "] (the model's context_in_dim, T5-XXL: 4096)");

@@ -13,6 +13,10 @@
 #include <string>
 #include <vector>
 
+namespace pqlab {
+class SafetensorsReader;
+}
+
 namespace pqlab::models {
 
 struct FluxParams;
@@ -34,7 +38,15 @@ struct FluxConditioning {
 /// floating dtypes, and a "prompts" metadata entry that is a JSON list of N strings.
 /// Tensors are CPU, as stored. Throws RuntimeError naming the file, the tensor and its shape.
 FluxConditioning load_flux_conditioning(const std::string& path);
-/// As above, and checks txt [N, *, p.context_in_dim] and y [N, p.vec_in_dim] against the model.
+/// As above from tensors `prefix`txt and `prefix`y of an open file (`path` names it in messages).
+/// Checkpoints with built-in conditioning (the Fashion-MNIST model's learned class table) hold it
+/// as conditioning.txt / conditioning.y next to the transformer weights, prompts in the metadata.
+FluxConditioning load_flux_conditioning(const SafetensorsReader& f, const std::string& path, const std::string& prefix);
+/// Checks txt [N, *, p.context_in_dim] and y [N, p.vec_in_dim]; returns c. RuntimeError naming path.
+FluxConditioning check_flux_conditioning(FluxConditioning c, const std::string& path, const FluxParams& p);
+/// Name prefix of the built-in conditioning tensors inside a checkpoint.
+inline constexpr const char* kBuiltinConditioningPrefix = "conditioning.";
+/// As load_flux_conditioning(path), and checks txt [N, *, p.context_in_dim] and y [N, p.vec_in_dim] against the model.
 FluxConditioning load_flux_conditioning(const std::string& path, const FluxParams& p);
 
 /// The prompts as a JSON list of strings (the "prompts" metadata format).

@@ -8,6 +8,7 @@
 
 #include "framework/core/error.h"
 #include "framework/io/safetensors.h"
+#include "models/flux/flux_conditioning.h"
 
 namespace pqlab::models {
 namespace {
@@ -145,6 +146,8 @@ FluxWeights load_flux_weights(const SafetensorsReader& r, const FluxParams& p, F
     }
   }
   for (const std::string& name : r.names()) {
+    // Built-in conditioning (flux_conditioning.h) rides along in the same file.
+    if (name.rfind(pre + kBuiltinConditioningPrefix, 0) == 0) continue;
     if (!expected.count(name))
       problems.push_back("unexpected tensor '" + name + "' (shape " + shape_str(r.info(name).shape) + ")");
   }

@@ -80,6 +80,7 @@ struct ClassifierTrainConfig {
   std::string data_dir;
   int64_t c1 = 32, c2 = 64, features = 128;
   int64_t epochs = 15, batch_size = 128;
+  int64_t train_images = 60000, test_images = 10000;  ///< first N of each split (tests use fewer)
   double lr = 1e-3, weight_decay = 1e-4;
   bool flip = true;  ///< random horizontal flips (Fashion-MNIST classes are left-right symmetric)
 
@@ -95,6 +96,11 @@ struct ClassifierTrainConfig {
     io.field("lr", c.lr, "AdamW learning rate (cosine decay to 0)", config::in_range(0, 1));
     io.field("weight_decay", c.weight_decay, "AdamW decoupled weight decay", config::in_range(0, 1));
     io.field("flip", c.flip, "random horizontal flips");
+    io.field("train_images", c.train_images, "train on the first N of the 60000 training images",
+             config::in_range(1, 60000));
+    io.field("test_images", c.test_images,
+             "evaluate on (and take the FD reference statistics of) the first N of the 10000 test images",
+             config::in_range(2, 10000));
   }
 };
 

@@ -29,7 +29,11 @@ TrainReport train_fmnist_classifier(const ClassifierTrainConfig& c, const std::s
   const at::Device dev = c.device == "cuda" ? at::Device(at::kCUDA) : at::Device(at::kCPU);
   const auto t0 = std::chrono::steady_clock::now();
   const std::string dir = c.data_dir.empty() ? default_fashion_mnist_dir() : c.data_dir;
-  const FashionMnist train = load_fashion_mnist(dir, true), test = load_fashion_mnist(dir, false);
+  FashionMnist train = load_fashion_mnist(dir, true), test = load_fashion_mnist(dir, false);
+  train = {train.images.narrow(0, 0, std::min(c.train_images, train.images.size(0))),
+           train.labels.narrow(0, 0, std::min(c.train_images, train.labels.size(0)))};
+  test = {test.images.narrow(0, 0, std::min(c.test_images, test.images.size(0))),
+          test.labels.narrow(0, 0, std::min(c.test_images, test.labels.size(0)))};
   const at::Tensor x_train = (train.images.to(at::kFloat) / 255.0).unsqueeze(1);
   const at::Tensor x_test = (test.images.to(at::kFloat) / 255.0).unsqueeze(1);
 
@@ -42,7 +46,8 @@ TrainReport train_fmnist_classifier(const ClassifierTrainConfig& c, const std::s
     params.push_back(t);
   }
   torch::optim::AdamW opt(params, torch::optim::AdamWOptions(c.lr).weight_decay(c.weight_decay));
-  const int64_t n = x_train.size(0), per_epoch = n / c.batch_size, total = per_epoch * c.epochs;
+  const int64_t n = x_train.size(0), per_epoch = std::max<int64_t>(1, n / c.batch_size), total = per_epoch * c.epochs;
+  const int64_t batch = std::min(c.batch_size, n);
   TrainReport rep;
   int64_t step = 0;
   for (int64_t e = 0; e < c.epochs; ++e) {
@@ -51,10 +56,10 @@ TrainReport train_fmnist_classifier(const ClassifierTrainConfig& c, const std::s
     for (int64_t i = 0; i < per_epoch; ++i, ++step) {
       const double lr = c.lr * 0.5 * (1 + std::cos(M_PI * static_cast<double>(step) / static_cast<double>(total)));
       for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-      const at::Tensor idx = perm.narrow(0, i * c.batch_size, c.batch_size);
+      const at::Tensor idx = perm.narrow(0, i * batch, batch);
       at::Tensor x = x_train.index_select(0, idx);
       if (c.flip) {
-        const at::Tensor f = at::empty({c.batch_size, 1, 1, 1}, at::kFloat).bernoulli_(0.5, gen);
+        const at::Tensor f = at::empty({batch, 1, 1, 1}, at::kFloat).bernoulli_(0.5, gen);
         x = f * x.flip({3}) + (1 - f) * x;
       }
       const at::Tensor y = train.labels.index_select(0, idx).to(dev);
@@ -74,11 +79,17 @@ TrainReport train_fmnist_classifier(const ClassifierTrainConfig& c, const std::s
   for (auto& [name, t] : net.weights()) t = t.detach();
   const FmnistClassifier::Output o = net.evaluate(x_test);
   const double acc = o.logits.argmax(1).eq(test.labels).to(at::kDouble).mean().item<double>();
-  const double train_acc =
-      net.evaluate(x_train.narrow(0, 0, 10000)).logits.argmax(1).eq(train.labels.narrow(0, 0, 10000)).to(at::kDouble).mean().item<double>();
+  const int64_t n_check = std::min<int64_t>(10000, n);
+  const double train_acc = net.evaluate(x_train.narrow(0, 0, n_check))
+                               .logits.argmax(1)
+                               .eq(train.labels.narrow(0, 0, n_check))
+                               .to(at::kDouble)
+                               .mean()
+                               .item<double>();
   auto [mean, cov] = feature_moments(o.features);
   net.set_reference(mean, cov);
-  log << "test accuracy " << acc << " (train, first 10000: " << train_acc << ")\n";
+  log << "test accuracy " << acc << " (" << x_test.size(0) << " test images; train, first " << n_check << ": "
+      << train_acc << ")\n";
 
   auto& md = rep.metadata;
   std::ostringstream a;
@@ -88,7 +99,8 @@ TrainReport train_fmnist_classifier(const ClassifierTrainConfig& c, const std::s
   md["pqlab.test_accuracy"] = a.str();
   md["pqlab.final_train_loss"] = std::to_string(rep.loss_curve.back());
   md["pqlab.loss_curve"] = nlohmann::json(rep.loss_curve).dump();
-  md["pqlab.reference"] = "reference.mean / reference.cov: features of the 10000 Fashion-MNIST test images (t10k)";
+  md["pqlab.reference"] = "reference.mean / reference.cov: features of the first " + std::to_string(x_test.size(0)) +
+                          " Fashion-MNIST test images (t10k)";
   md["pqlab.train_seconds"] = std::to_string(train_secs);
   md["pqlab.version"] = version();
   md["pqlab.git_commit"] = git_commit();

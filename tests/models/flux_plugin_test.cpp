@@ -146,7 +146,7 @@ TEST_F(FluxPlugin, sampling_is_deterministic_and_picks_the_prompt_by_sample_inde
   const FluxAdapter& f = flux(*a);
   EXPECT_TRUE(at::equal(y, models::flux_sample(f.transformer(), f.conditioning().rows({0, 1}), x,
                                                models::flux_img_ids(16, 16), f.timesteps(), 3.5f)));
-  EXPECT_EQ(f.prompts_for(1, 3), (std::vector<std::string>{kPrompts[1], kPrompts[0], kPrompts[1]}));
+  EXPECT_EQ(f.prompts(1, 3), (std::vector<std::string>{kPrompts[1], kPrompts[0], kPrompts[1]}));
 }
 
 TEST_F(FluxPlugin, every_forward_makes_the_same_linear_calls) {
