@@ -22,6 +22,7 @@
 
 #include "framework/core/error.h"
 #include "framework/registry/registries.h"
+#include "metrics/frechet.h"
 
 namespace pqlab::metrics {
 
@@ -29,19 +30,46 @@ namespace {
 
 using Mat = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
+Mat to_mat(const at::Tensor& t) {
+  const at::Tensor d = t.detach().to(at::kCPU).to(at::kDouble).contiguous();
+  Mat m = Eigen::Map<const Mat>(d.data_ptr<double>(), d.size(0), d.size(1));
+  return (0.5 * (m + m.transpose())).eval();
+}
+
+Eigen::VectorXd to_vec(const at::Tensor& t) {
+  const at::Tensor d = t.detach().to(at::kCPU).to(at::kDouble).contiguous();
+  return Eigen::Map<const Eigen::VectorXd>(d.data_ptr<double>(), d.numel());
+}
+
 // Mean [D] and unbiased covariance [D, D] of the rows of x [N, D].
-void moments(const at::Tensor& x, Eigen::VectorXd& mu, Mat& cov) {
-  const at::Tensor xd = x.detach().to(at::kCPU).to(at::kDouble).contiguous();
-  const int64_t n = xd.size(0), d = xd.size(1);
+std::pair<at::Tensor, at::Tensor> moments(const at::Tensor& x) {
+  const at::Tensor xd = x.detach().to(at::kCPU).to(at::kDouble);
   const at::Tensor m = xd.mean(0);
   const at::Tensor c = xd - m;
-  const at::Tensor s = (c.t().mm(c) / static_cast<double>(n - 1)).contiguous();
-  mu = Eigen::Map<const Eigen::VectorXd>(m.data_ptr<double>(), d);
-  cov = Eigen::Map<const Mat>(s.data_ptr<double>(), d, d);
-  cov = (0.5 * (cov + cov.transpose())).eval();
+  return {m, c.t().mm(c) / static_cast<double>(xd.size(0) - 1)};
 }
 
 }  // namespace
+
+double frechet_distance(const at::Tensor& mu1_t, const at::Tensor& s1_t, const at::Tensor& mu2_t, const at::Tensor& s2_t) {
+  const int64_t d = mu1_t.numel();
+  if (mu1_t.dim() != 1 || mu2_t.dim() != 1 || mu2_t.numel() != d || s1_t.dim() != 2 || s2_t.dim() != 2 ||
+      s1_t.size(0) != d || s1_t.size(1) != d || s2_t.size(0) != d || s2_t.size(1) != d)
+    throw RuntimeError("frechet_distance: expected means [D] and covariances [D, D] of one D");
+  const Eigen::VectorXd mu1 = to_vec(mu1_t), mu2 = to_vec(mu2_t);
+  const Mat s1 = to_mat(s1_t), s2 = to_mat(s2_t);
+  Eigen::SelfAdjointEigenSolver<Mat> e1(s1);
+  if (e1.info() != Eigen::Success) throw RuntimeError("frechet_distance: eigendecomposition failed");
+  const Eigen::VectorXd r1 = e1.eigenvalues().cwiseMax(0.0).cwiseSqrt();
+  const Mat sqrt_s1 = e1.eigenvectors() * r1.asDiagonal() * e1.eigenvectors().transpose();
+  Mat a = sqrt_s1 * s2 * sqrt_s1;
+  a = (0.5 * (a + a.transpose())).eval();
+  Eigen::SelfAdjointEigenSolver<Mat> ea(a, Eigen::EigenvaluesOnly);
+  if (ea.info() != Eigen::Success) throw RuntimeError("frechet_distance: eigendecomposition failed");
+  const double tr_sqrt = ea.eigenvalues().cwiseMax(0.0).cwiseSqrt().sum();
+  const double dist = (mu1 - mu2).squaredNorm() + s1.trace() + s2.trace() - 2.0 * tr_sqrt;
+  return std::max(dist, 0.0);  // exact value is >= 0; rounding can give -1e-16
+}
 
 struct FrechetDistanceConfig {
   template <class IO> static void map(IO&, FrechetDistanceConfig&) {}
@@ -62,23 +90,9 @@ class FrechetDistance final : public ConfiguredPlugin<Metric, FrechetDistanceCon
     if (ref.size(0) < 2 || test.size(0) < 2)
       throw RuntimeError("frechet_distance: need at least 2 samples in each set for a covariance");
 
-    Eigen::VectorXd mu1, mu2;
-    Mat s1, s2;
-    moments(ref, mu1, s1);
-    moments(test, mu2, s2);
-
-    Eigen::SelfAdjointEigenSolver<Mat> e1(s1);
-    if (e1.info() != Eigen::Success) throw RuntimeError("frechet_distance: eigendecomposition failed");
-    const Eigen::VectorXd r1 = e1.eigenvalues().cwiseMax(0.0).cwiseSqrt();
-    const Mat sqrt_s1 = e1.eigenvectors() * r1.asDiagonal() * e1.eigenvectors().transpose();
-    Mat a = sqrt_s1 * s2 * sqrt_s1;
-    a = (0.5 * (a + a.transpose())).eval();
-    Eigen::SelfAdjointEigenSolver<Mat> ea(a, Eigen::EigenvaluesOnly);
-    if (ea.info() != Eigen::Success) throw RuntimeError("frechet_distance: eigendecomposition failed");
-    const double tr_sqrt = ea.eigenvalues().cwiseMax(0.0).cwiseSqrt().sum();
-
-    const double d = (mu1 - mu2).squaredNorm() + s1.trace() + s2.trace() - 2.0 * tr_sqrt;
-    return std::max(d, 0.0);  // exact value is >= 0; rounding can give -1e-16
+    const auto [mu1, s1] = moments(ref);
+    const auto [mu2, s2] = moments(test);
+    return frechet_distance(mu1, s1, mu2, s2);
   }
 };
 

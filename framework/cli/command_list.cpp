@@ -21,6 +21,7 @@ void with_registry(const Registries& r, const std::string& kind, F f) {
   if (kind == "ordering") return f(r.orderings);
   if (kind == "model") return f(r.models);
   if (kind == "metric") return f(r.metrics);
+  if (kind == "image_metric") return f(r.image_metrics);
   std::string msg = "unknown plugin kind '" + kind + "'";
   const std::string guess = closest_match(kind, Registries::kinds());
   if (!guess.empty()) msg += "; did you mean '" + guess + "'?";

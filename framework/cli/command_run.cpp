@@ -41,6 +41,7 @@ int command_run(CommandContext& c) {
   const RunSummary s = run_experiment(spec, opts);
   c.out << "experiment " << spec.name << " (model " << spec.model.name << ", " << spec.model->describe() << ")\n"
         << format_summary_table(s) << "result: " << s.result_path << '\n';
+  if (!s.images_dir.empty()) c.out << "images: " << s.images_dir << "/<variant>.png\n";
   return 0;
 }
 

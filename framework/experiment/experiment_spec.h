@@ -11,10 +11,38 @@
 namespace pqlab {
 
 struct DataSpec {
-  int64_t eval_samples = 8;    ///< held-out inputs every metric is computed on
+  int64_t eval_samples = 8;    ///< held-out inputs every output and image metric is computed on
+  int64_t layer_samples = 8;   ///< of those, the first min(layer_samples, eval_samples) are traced per layer
+  int64_t batch_size = 1;      ///< samples per forward for the untraced ones
   template <class IO> static void map(IO& io, DataSpec& c) {
-    io.field("eval_samples", c.eval_samples, "number of held-out evaluation inputs", config::in_range(1, 1e9));
+    io.field("eval_samples", c.eval_samples, "number of held-out evaluation inputs (diffusion models: images)",
+             config::in_range(1, 1e9));
+    io.field("layer_samples", c.layer_samples,
+             "the first min(layer_samples, eval_samples) inputs also give per-layer errors; their full-precision "
+             "layer inputs and outputs are kept in memory (0 = no per-layer errors)",
+             config::in_range(0, 1e9));
+    io.field("batch_size", c.batch_size,
+             "inputs per forward outside the per-layer pass (activation groups 'tensor' then span the batch)",
+             config::in_range(1, 1e6));
   }
+};
+
+/// The image stage, for models whose outputs are images (ModelAdapter::to_images).
+struct ImagesSpec {
+  std::vector<Plugin<ImageMetric>> metrics;  ///< on each image set, full precision included
+  std::vector<Plugin<Metric>> paired;        ///< each variant's images against full precision's
+  bool grids = true;
+  int64_t grid_columns = 10;
+  template <class IO> static void map(IO& io, ImagesSpec& c) {
+    config::plugin_list_field(io, "metrics", c.metrics,
+                              "image metrics of each variant's images (and of full precision's): class_accuracy, ...");
+    config::plugin_list_field(io, "paired", c.paired,
+                              "metrics of each variant's images against full precision's images from the same "
+                              "seeds and prompts (psnr, ssim with peak/data_range 1: images are in [0, 1])");
+    io.field("grids", c.grids, "write a PNG grid of the images per variant (<output.dir>/<name>_images/<label>.png)");
+    io.field("grid_columns", c.grid_columns, "images per grid row", config::in_range(1, 1e6));
+  }
+  bool any() const { return !metrics.empty() || !paired.empty() || grids; }
 };
 
 /// One quantized variant of the model; all variants of a run share model, data and seeds.
@@ -45,6 +73,7 @@ struct ExperimentSpec {
   DataSpec data;
   std::vector<VariantSpec> variants;
   std::vector<Plugin<Metric>> metrics;
+  ImagesSpec images;
   OutputSpec output;
 
   template <class IO> static void map(IO& io, ExperimentSpec& c) {
@@ -53,7 +82,9 @@ struct ExperimentSpec {
     config::plugin_field(io, "model", c.model, "model adapter and its settings", config::required());
     io.field("data", c.data, "calibration and evaluation data");
     io.field("variants", c.variants, "quantized variants compared against full precision", config::required());
-    config::plugin_list_field(io, "metrics", c.metrics, "metrics comparing each variant to full precision");
+    config::plugin_list_field(io, "metrics", c.metrics,
+                              "metrics comparing each variant to full precision, per layer and on the model output");
+    io.field("images", c.images, "image metrics and sample grids (models whose outputs are images)");
     io.field("output", c.output, "where results go");
   }
 

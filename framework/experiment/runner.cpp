@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <ctime>
+#include <functional>
 #include <iomanip>
 #include <map>
 #include <sstream>
@@ -15,6 +17,8 @@
 #include "framework/core/paths.h"
 #include "framework/core/version.h"
 #include "framework/io/hdf5_file.h"
+#include "framework/io/png.h"
+#include "framework/core/error.h"
 #include "framework/quant/linear_site.h"
 
 namespace pqlab {
@@ -50,8 +54,36 @@ std::string plugin_yaml(Plugin<I>& p) {
 
 // Per-site record of the full-precision pass: the exact inputs and outputs of every linear layer.
 struct SiteRecord {
-  std::vector<at::Tensor> inputs, outputs;  // one per evaluation sample batch
+  std::vector<at::Tensor> inputs, outputs;  // one per traced sample
 };
+
+// Runs every evaluation input through the model: the first `traced` one at a time with the taps
+// `arm` installs (removed afterwards), the rest in batches of `batch`. Returns the outputs in
+// sample order, concatenated along dim 0.
+at::Tensor forward_all(ModelAdapter& model, const std::vector<LinearSite*>& sites, const at::Tensor& inputs,
+                       int64_t traced, int64_t batch, const std::function<void()>& arm) {
+  std::vector<at::Tensor> outs;
+  const int64_t n = inputs.size(0);
+  if (traced > 0 && arm) arm();
+  for (int64_t i = 0; i < traced; ++i) outs.push_back(model.forward(inputs.narrow(0, i, 1), i).detach().clone());
+  for (auto* s : sites) s->set_tap(nullptr);
+  for (int64_t i = traced; i < n; i += batch)
+    outs.push_back(model.forward(inputs.narrow(0, i, std::min(batch, n - i)), i).detach().clone());
+  return at::cat(outs, 0);
+}
+
+// Image metrics of one image set (and, when `fp` is given, the paired metrics against it), in the
+// order of ImagesSpec; also written as attributes of `group`.
+std::vector<std::pair<std::string, double>> image_metrics(const ImagesSpec& spec, const ImageSet& set,
+                                                          const ImageSet* fp, H5Writer& h5, const std::string& group) {
+  std::vector<std::pair<std::string, double>> v;
+  for (const auto& m : spec.metrics) v.emplace_back(m.name, m->compute(set));
+  for (const auto& m : spec.paired)
+    v.emplace_back(m.name, fp ? m->compute(fp->images, set.images) : std::nan(""));
+  for (const auto& [name, val] : v)
+    if (!std::isnan(val)) h5.set_attr(group, name, val);
+  return v;
+}
 
 }  // namespace
 
@@ -66,23 +98,54 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
   for (auto* s : sites) fp_weights.push_back(s->weight().clone());
 
   const at::Tensor inputs = model.sample_inputs(spec.data.eval_samples, spec.eval_seed());
-
-  // Full-precision pass, one sample at a time so per-sample metrics need no extra bookkeeping.
-  std::map<const LinearSite*, SiteRecord> fp_records;
-  for (auto* s : sites)
-    s->set_tap([&fp_records](const LinearSite& site, const at::Tensor& in, const at::Tensor& out) {
-      fp_records[&site].inputs.push_back(in.detach().clone());
-      fp_records[&site].outputs.push_back(out.detach().clone());
-    });
-  std::vector<at::Tensor> fp_out;
   const int64_t n_samples = inputs.size(0);
-  for (int64_t i = 0; i < n_samples; ++i) fp_out.push_back(model.forward(inputs.narrow(0, i, 1), i).detach().clone());
-  for (auto* s : sites) s->set_tap(nullptr);
+  const int64_t traced = std::min(spec.data.layer_samples, n_samples);
+  const int64_t batch = spec.data.batch_size;
+
+  // Full-precision pass.
+  std::map<const LinearSite*, SiteRecord> fp_records;
+  const at::Tensor fp_out = forward_all(model, sites, inputs, traced, batch, [&] {
+    for (auto* s : sites)
+      s->set_tap([&fp_records](const LinearSite& site, const at::Tensor& in, const at::Tensor& out) {
+        fp_records[&site].inputs.push_back(in.detach().clone());
+        fp_records[&site].outputs.push_back(out.detach().clone());
+      });
+  });
+
+  // Image stage: only for models whose outputs are images.
+  ImageSet fp_images;
+  const bool image_metrics_wanted = !spec.images.metrics.empty() || !spec.images.paired.empty();
+  if (spec.images.any()) fp_images.images = model.to_images(fp_out);
+  if (image_metrics_wanted && !fp_images.images.defined())
+    throw UsageError("the model's outputs are not images (" + spec.model->describe() +
+                     "), so 'images.metrics' / 'images.paired' cannot be computed; remove them");
+  const bool images = fp_images.images.defined();
+  if (images) {
+    fp_images.prompts = model.prompts(0, n_samples);
+    for (auto& m : spec.images.metrics) m->prepare();
+  }
 
   const std::string dir = opts.out_dir.empty() ? spec.output.dir : opts.out_dir;
   create_directories(dir);
   const std::string result_path = path_join(dir, spec.name + ".h5");
   H5Writer h5(result_path);
+
+  RunSummary summary;
+  summary.result_path = result_path;
+  const std::string grid_dir = path_join(dir, spec.name + "_images");
+  auto write_grid = [&](const std::string& label, const at::Tensor& img) {
+    if (!images || !spec.images.grids) return;
+    create_directories(grid_dir);
+    write_png_grid(path_join(grid_dir, label + ".png"), img, spec.images.grid_columns, PixelRange::kZeroToOne);
+    summary.images_dir = grid_dir;
+  };
+  if (images) {
+    h5.write("/reference/images", fp_images.images);
+    if (!fp_images.prompts.empty()) h5.write_strings("/reference/prompts", fp_images.prompts);
+    summary.has_reference_row = true;
+    summary.reference = {"fp", "none", "-", "-", 0, {}, image_metrics(spec.images, fp_images, nullptr, h5, "/reference")};
+    write_grid("fp", fp_images.images);
+  }
 
   // Layer table, shared by all variants.
   std::vector<std::string> keys, roles;
@@ -98,8 +161,6 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
   h5.write("/layers/in_features", at::tensor(in_f, at::kLong));
   h5.write("/layers/out_features", at::tensor(out_f, at::kLong));
 
-  RunSummary summary;
-  summary.result_path = result_path;
   std::vector<std::string> labels;
   for (auto& v : spec.variants) {
     labels.push_back(v.label);
@@ -133,25 +194,28 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
           iso[m.name][i] += m->compute(rec.outputs[k], y) / static_cast<double>(rec.inputs.size());
       }
     }
-    // Propagated error: the whole quantized model, each layer compared with its FP counterpart.
+    // Propagated error: the whole quantized model, each layer compared with its FP counterpart,
+    // on the traced samples; then the remaining samples in batches.
     std::map<const LinearSite*, size_t> call_index;
     std::map<const LinearSite*, size_t> site_pos;
     for (size_t i = 0; i < L; ++i) site_pos[sites[i]] = i;
-    for (auto* s : sites)
-      s->set_tap([&](const LinearSite& site, const at::Tensor&, const at::Tensor& out) {
-        const size_t i = site_pos[&site];
-        const SiteRecord& rec = fp_records[&site];
-        const size_t k = call_index[&site]++;
-        for (auto& m : spec.metrics)
-          prop[m.name][i] += m->compute(rec.outputs[k], out) / static_cast<double>(rec.outputs.size());
-      });
+    const at::Tensor out = forward_all(model, sites, inputs, traced, batch, [&] {
+      for (auto* s : sites)
+        s->set_tap([&](const LinearSite& site, const at::Tensor&, const at::Tensor& y) {
+          const size_t i = site_pos[&site];
+          const SiteRecord& rec = fp_records[&site];
+          const size_t k = call_index[&site]++;
+          for (auto& m : spec.metrics)
+            prop[m.name][i] += m->compute(rec.outputs[k], y) / static_cast<double>(rec.outputs.size());
+        });
+    });
     std::map<std::string, std::vector<double>> out_metric;
-    for (int64_t n = 0; n < n_samples; ++n) {
-      const at::Tensor y = model.forward(inputs.narrow(0, n, 1), n);
-      for (auto& m : spec.metrics) out_metric[m.name].push_back(m->compute(fp_out[n], y));
-    }
-    for (auto* s : sites) s->set_tap(nullptr);
+    for (int64_t n = 0; n < n_samples; ++n)
+      for (auto& m : spec.metrics) out_metric[m.name].push_back(m->compute(fp_out.narrow(0, n, 1), out.narrow(0, n, 1)));
 
+    if (traced == 0)  // no traced samples: per-layer errors are undefined, not zero
+      for (auto* table : {&iso, &prop})
+        for (auto& [name, vals] : *table) vals.assign(L, std::nan(""));
     h5.set_attr(g, "method", v.method.name);
     h5.set_attr(g, "method_config", plugin_yaml(v.method));
     h5.set_attr(g, "weight_format", v.method->weight_format_label());
@@ -168,6 +232,12 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
       const double mean = per_sample.mean().item<double>();
       h5.set_attr(g + "/output", m.name + "_mean", mean);
       vs.output_metrics.emplace_back(m.name, mean);
+    }
+    if (images) {
+      ImageSet set{model.to_images(out), fp_images.prompts};
+      h5.write(g + "/images", set.images);
+      vs.image_metrics = image_metrics(spec.images, set, &fp_images, h5, g + "/images");
+      write_grid(v.label, set.images);
     }
     summary.variants.push_back(vs);
   }
@@ -192,25 +262,39 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
   h5.set_attr("/", "device", model.device());
   h5.set_attr("/", "dtype", model.dtype());
   h5.set_attr("/", "model", spec.model.name);
+  h5.set_attr("/", "eval_samples", n_samples);
+  h5.set_attr("/", "layer_samples", traced);
   h5.commit();
   return summary;
 }
 
 std::string format_summary_table(const RunSummary& s) {
+  auto num = [](double v) {
+    if (std::isnan(v)) return std::string("-");
+    std::ostringstream os;
+    os << std::setprecision(4) << v;
+    return os.str();
+  };
   std::vector<std::vector<std::string>> rows;
   std::vector<std::string> head = {"variant", "method", "weights", "acts", "layers"};
-  if (!s.variants.empty())
-    for (const auto& [name, v] : s.variants[0].output_metrics) head.push_back(name);
-  rows.push_back(head);
-  for (const auto& v : s.variants) {
-    std::vector<std::string> r = {v.label, v.method, v.weight_format, v.act_format, std::to_string(v.quantized_layers)};
-    for (const auto& [name, val] : v.output_metrics) {
-      std::ostringstream os;
-      os << std::setprecision(4) << val;
-      r.push_back(os.str());
-    }
-    rows.push_back(r);
+  const VariantSummary* first = !s.variants.empty() ? &s.variants[0] : nullptr;
+  if (first) {
+    for (const auto& [name, v] : first->image_metrics) head.push_back(name);
+    for (const auto& [name, v] : first->output_metrics) head.push_back(name);
   }
+  rows.push_back(head);
+  auto add = [&](const VariantSummary& v, bool reference) {
+    std::vector<std::string> r = {v.label, v.method, v.weight_format, v.act_format,
+                                  reference ? "-" : std::to_string(v.quantized_layers)};
+    for (const auto& [name, val] : v.image_metrics) r.push_back(num(val));
+    if (reference && first)
+      r.resize(head.size(), "-");  // full precision has no error against itself
+    else
+      for (const auto& [name, val] : v.output_metrics) r.push_back(num(val));
+    rows.push_back(r);
+  };
+  if (s.has_reference_row) add(s.reference, true);
+  for (const auto& v : s.variants) add(v, false);
   std::vector<size_t> w(head.size(), 0);
   for (const auto& r : rows)
     for (size_t i = 0; i < r.size(); ++i) w[i] = std::max(w[i], r[i].size());

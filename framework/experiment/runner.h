@@ -1,5 +1,7 @@
 // Orchestration of `pqlab run`: full-precision reference pass, then each variant on the same
-// held-out inputs, per-layer and output errors, one HDF5 result file. No plugin specifics here.
+// held-out inputs: per-layer errors (on the first data.layer_samples inputs), output errors,
+// and for models whose outputs are images the image metrics and PNG grids; one HDF5 result file.
+// No plugin specifics here.
 #pragma once
 #include <string>
 #include <vector>
@@ -17,10 +19,15 @@ struct VariantSummary {
   std::string label, method, weight_format, act_format;
   int64_t quantized_layers = 0;
   std::vector<std::pair<std::string, double>> output_metrics;  ///< metric name -> mean over samples
+  /// Image metrics, then paired image metrics (NaN for full precision), in config order.
+  std::vector<std::pair<std::string, double>> image_metrics;
 };
 
 struct RunSummary {
   std::string result_path;
+  std::string images_dir;  ///< folder of the PNG grids, or "" when none were written
+  bool has_reference_row = false;
+  VariantSummary reference;  ///< full precision (label "fp"): its image metrics, when there is an image stage
   std::vector<VariantSummary> variants;
 };
 

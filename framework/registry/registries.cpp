@@ -4,7 +4,7 @@
 
 namespace pqlab {
 
-std::vector<std::string> Registries::kinds() { return {"format", "method", "metric", "model", "ordering"}; }
+std::vector<std::string> Registries::kinds() { return {"format", "image_metric", "method", "metric", "model", "ordering"}; }
 
 std::string unknown_plugin_message(const char* kind, const std::string& name,
                                    const std::vector<std::string>& names) {

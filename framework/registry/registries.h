@@ -1,5 +1,6 @@
 // All plugin registries of one process (or one test). Created explicitly, never global.
 #pragma once
+#include "framework/interfaces/image_metric.h"
 #include "framework/interfaces/method.h"
 #include "framework/interfaces/metric.h"
 #include "framework/interfaces/model_adapter.h"
@@ -15,6 +16,7 @@ struct Registries {
   Registry<Ordering> orderings{"ordering", "name"};
   Registry<ModelAdapter> models{"model", "adapter"};
   Registry<Metric> metrics{"metric", "name"};
+  Registry<ImageMetric> image_metrics{"image_metric", "name"};
 
   template <class I> Registry<I>& get();
   template <class I> const Registry<I>& get() const { return const_cast<Registries*>(this)->get<I>(); }
@@ -27,6 +29,7 @@ template <> inline Registry<Method>& Registries::get<Method>() { return methods;
 template <> inline Registry<Ordering>& Registries::get<Ordering>() { return orderings; }
 template <> inline Registry<ModelAdapter>& Registries::get<ModelAdapter>() { return models; }
 template <> inline Registry<Metric>& Registries::get<Metric>() { return metrics; }
+template <> inline Registry<ImageMetric>& Registries::get<ImageMetric>() { return image_metrics; }
 
 /// Registers every built-in plugin (the CMake-generated list).
 void register_builtin_plugins(Registries& r);
@@ -88,7 +91,7 @@ void plugin_list_field(ConfigIo& io, const char* key, std::vector<Plugin<I>>& v,
 }  // namespace pqlab::config
 
 /// Ends a plugin source file: defines pqlab_register_<kind>_<name>(Registries&), which the
-/// generated builtin list calls. kind is one of format, method, ordering, model, metric.
+/// generated builtin list calls. kind is one of format, method, ordering, model, metric, image_metric.
 #define PQLAB_PLUGIN(kind, name, Impl, help)                                   \
   void pqlab_register_##kind##_##name(::pqlab::Registries& r) {                \
     ::pqlab::pqlab_registry_of_##kind(r).template add<Impl>(#name, help, __FILE__, __LINE__); \
@@ -100,4 +103,5 @@ inline Registry<Method>& pqlab_registry_of_method(Registries& r) { return r.meth
 inline Registry<Ordering>& pqlab_registry_of_ordering(Registries& r) { return r.orderings; }
 inline Registry<ModelAdapter>& pqlab_registry_of_model(Registries& r) { return r.models; }
 inline Registry<Metric>& pqlab_registry_of_metric(Registries& r) { return r.metrics; }
+inline Registry<ImageMetric>& pqlab_registry_of_image_metric(Registries& r) { return r.image_metrics; }
 }  // namespace pqlab
