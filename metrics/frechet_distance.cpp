@@ -41,15 +41,16 @@ Eigen::VectorXd to_vec(const at::Tensor& t) {
   return Eigen::Map<const Eigen::VectorXd>(d.data_ptr<double>(), d.numel());
 }
 
-// Mean [D] and unbiased covariance [D, D] of the rows of x [N, D].
-std::pair<at::Tensor, at::Tensor> moments(const at::Tensor& x) {
-  const at::Tensor xd = x.detach().to(at::kCPU).to(at::kDouble);
-  const at::Tensor m = xd.mean(0);
-  const at::Tensor c = xd - m;
-  return {m, c.t().mm(c) / static_cast<double>(xd.size(0) - 1)};
-}
-
 }  // namespace
+
+std::pair<at::Tensor, at::Tensor> feature_moments(const at::Tensor& features) {
+  if (features.dim() != 2 || features.size(0) < 2)
+    throw RuntimeError("feature_moments: need features [N, D] with N >= 2");
+  const at::Tensor x = features.detach().to(at::kCPU, at::kDouble);
+  const at::Tensor m = x.mean(0);
+  const at::Tensor c = x - m;
+  return {m, c.t().mm(c) / static_cast<double>(x.size(0) - 1)};
+}
 
 double frechet_distance(const at::Tensor& mu1_t, const at::Tensor& s1_t, const at::Tensor& mu2_t, const at::Tensor& s2_t) {
   const int64_t d = mu1_t.numel();
@@ -90,8 +91,8 @@ class FrechetDistance final : public ConfiguredPlugin<Metric, FrechetDistanceCon
     if (ref.size(0) < 2 || test.size(0) < 2)
       throw RuntimeError("frechet_distance: need at least 2 samples in each set for a covariance");
 
-    const auto [mu1, s1] = moments(ref);
-    const auto [mu2, s2] = moments(test);
+    const auto [mu1, s1] = feature_moments(ref);
+    const auto [mu2, s2] = feature_moments(test);
     return frechet_distance(mu1, s1, mu2, s2);
   }
 };

@@ -27,7 +27,7 @@ class ClassifierFd final : public ConfiguredPlugin<ImageMetric, ClassifierConfig
   double compute(const ImageSet& s) const override {
     if (!net_) throw RuntimeError("classifier_fd: compute() before prepare()");
     if (s.images.size(0) < 2) throw RuntimeError("classifier_fd: need at least 2 images");
-    const auto [mu, cov] = models::feature_moments(net_->evaluate(s.images, cfg_.batch).features);
+    const auto [mu, cov] = feature_moments(net_->evaluate(s.images, cfg_.batch).features);
     return frechet_distance(mu, cov, net_->reference_mean(), net_->reference_cov());
   }
 

@@ -140,13 +140,4 @@ void FmnistClassifier::save(const std::string& path, std::map<std::string, std::
   write_safetensors(path, t, metadata);
 }
 
-std::pair<at::Tensor, at::Tensor> feature_moments(const at::Tensor& features) {
-  if (features.dim() != 2 || features.size(0) < 2)
-    throw RuntimeError("feature_moments: need features [N, D] with N >= 2, got " + shape_str(features.sizes()));
-  const at::Tensor x = features.detach().to(at::kCPU, at::kDouble);
-  const at::Tensor m = x.mean(0);
-  const at::Tensor c = x - m;
-  return {m, c.t().mm(c) / static_cast<double>(x.size(0) - 1)};
-}
-
 }  // namespace pqlab::models

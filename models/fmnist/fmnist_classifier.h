@@ -68,7 +68,5 @@ class FmnistClassifier {
   std::map<std::string, std::string> metadata_;
 };
 
-/// Mean [D] and unbiased covariance [D, D] (float64, CPU) of feature rows [N, D], N >= 2.
-std::pair<at::Tensor, at::Tensor> feature_moments(const at::Tensor& features);
 
 }  // namespace pqlab::models

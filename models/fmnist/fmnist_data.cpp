@@ -13,10 +13,4 @@ FmnistImages load_fmnist_padded(const std::string& dir, bool train, int64_t pad)
   return {x.contiguous(), d.labels};
 }
 
-at::Tensor fmnist_to_unit(const at::Tensor& images, int64_t crop) {
-  at::Tensor x = images.detach().to(at::kCPU, at::kFloat);
-  if (crop > 0) x = x.narrow(-2, crop, x.size(-2) - 2 * crop).narrow(-1, crop, x.size(-1) - 2 * crop);
-  return ((x + 1) * 0.5).clamp(0, 1).contiguous();
-}
-
 }  // namespace pqlab::models

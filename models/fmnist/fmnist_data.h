@@ -16,8 +16,4 @@ struct FmnistImages {
 /// (the background value) on every side. RuntimeError as load_fashion_mnist when absent.
 FmnistImages load_fmnist_padded(const std::string& dir, bool train, int64_t pad);
 
-/// Model-space images [N, C, H, W] in [-1, 1] -> [N, C, H - 2 crop, W - 2 crop] in [0, 1]
-/// (clamped), float32 on the CPU.
-at::Tensor fmnist_to_unit(const at::Tensor& images, int64_t crop);
-
 }  // namespace pqlab::models

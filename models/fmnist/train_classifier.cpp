@@ -17,6 +17,7 @@
 #include "framework/core/error.h"
 #include "framework/core/version.h"
 #include "framework/io/idx.h"
+#include "metrics/frechet.h"
 #include "models/fmnist/fmnist_classifier.h"
 #include "models/fmnist/fmnist_train.h"
 
@@ -86,7 +87,7 @@ TrainReport train_fmnist_classifier(const ClassifierTrainConfig& c, const std::s
                                .to(at::kDouble)
                                .mean()
                                .item<double>();
-  auto [mean, cov] = feature_moments(o.features);
+  auto [mean, cov] = metrics::feature_moments(o.features);
   net.set_reference(mean, cov);
   log << "test accuracy " << acc << " (" << x_test.size(0) << " test images; train, first " << n_check << ": "
       << train_acc << ")\n";

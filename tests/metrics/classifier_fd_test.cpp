@@ -32,7 +32,7 @@ TEST(ClassifierFdTest, RealImagesAreCloseNoiseIsFar) {
 
   // Same number from the formula on the classifier's features.
   const auto c = models::FmnistClassifier::load(std::string(PQLAB_SOURCE_DIR) + "/models/fmnist/classifier.safetensors");
-  const auto [mu, cov] = models::feature_moments(c.evaluate(real).features);
+  const auto [mu, cov] = metrics::feature_moments(c.evaluate(real).features);
   EXPECT_NEAR(fd_real, metrics::frechet_distance(mu, cov, c.reference_mean(), c.reference_cov()), 1e-9 * fd_real);
 }
 
