@@ -16,6 +16,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "framework/core/error.h"
+
 namespace pqlab {
 struct Registries;
 }
@@ -122,6 +124,9 @@ class ConfigIo {
   virtual const Registries* registries() const = 0;
   /// Errors reported so far by this reader (0 for writers/explainers).
   virtual size_t error_count() const = 0;
+  /// Where the mapping being read came from (reader mode; empty elsewhere), so that errors found
+  /// later, e.g. once a model is loaded, can still point at the config line.
+  virtual SourceLocation location() const { return {}; }
 
   // int fields map through int64_t so the schema may use plain int.
   void field(const char* key, int& v, const char* help, FieldOpts o = {}) {

@@ -307,6 +307,10 @@ void ConfigReader::check(bool ok, const char* key, const std::string& message) {
   errors_.add(n ? n->origin : (node_ ? node_->origin : parent_), message);
 }
 
+SourceLocation ConfigReader::location() const {
+  return make_diagnostic(node_ ? node_->origin : parent_, "").loc;
+}
+
 void ConfigReader::finish() {
   if (!node_) return;
   std::vector<std::string> valid(asked_.begin(), asked_.end());

@@ -39,6 +39,7 @@ class ConfigReader final : public ConfigIo {
   void check(bool ok, const char* key, const std::string& message) override;
   const Registries* registries() const override { return registries_; }
   size_t error_count() const override { return errors_.size(); }
+  SourceLocation location() const override;
 
   /// Reports every key of the mapping that no field asked for. Called by the owner after map().
   void finish();

@@ -1,6 +1,8 @@
 #include "framework/config/config_value.h"
 
-#include <yaml-cpp/yaml.h>
+#include <sys/stat.h>
+#include <yaml-cpp/emitter.h>
+#include <yaml-cpp/emittermanip.h>
 
 #include "framework/core/paths.h"
 
@@ -8,6 +10,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -43,6 +46,7 @@ Diagnostic make_diagnostic(const Origin& o, const std::string& message, std::vec
     d.loc.length = std::max(1, o.length);
     if (o.line > 0 && o.line <= static_cast<int>(o.file->lines.size()))
       d.loc.line_text = o.file->lines[o.line - 1];
+    if (!o.via.empty()) notes.push_back(o.via);
     for (const auto& inc : o.file->included_from) notes.push_back("included from " + inc);
   } else if (!o.synthetic.empty()) {
     d.loc.file = "<command line: " + o.synthetic + ">";
@@ -52,6 +56,9 @@ Diagnostic make_diagnostic(const Origin& o, const std::string& message, std::vec
 }
 
 void ErrorList::add(Diagnostic d) {
+  const std::string key = d.loc.file + ":" + std::to_string(d.loc.line) + ":" + std::to_string(d.loc.column) +
+                          ":" + d.message;
+  if (!seen_.insert(key).second) return;
   ++count_;
   if (diags_.size() < kMaxErrors) diags_.push_back(std::move(d));
 }
@@ -81,65 +88,6 @@ std::vector<std::string> split_lines(const std::string& text) {
   return lines;
 }
 
-Origin origin_at(const std::shared_ptr<const SourceFile>& f, const YAML::Mark& m, int length) {
-  Origin o;
-  o.file = f;
-  if (m.is_null()) return o;
-  o.line = m.line + 1;  // yaml-cpp marks are 0-based
-  o.column = m.column + 1;
-  o.length = length;
-  return o;
-}
-
-// yaml-cpp gives quoted scalars the non-specific tag "!" and plain ones "?".
-bool is_quoted(const YAML::Node& n) { return n.Tag() == "!"; }
-
-Node convert(const YAML::Node& y, const std::shared_ptr<const SourceFile>& f, ErrorList& errors) {
-  Node n;
-  switch (y.Type()) {
-    case YAML::NodeType::Scalar:
-      n.kind = Node::Kind::scalar;
-      n.scalar = y.Scalar();
-      n.quoted = is_quoted(y);
-      n.origin = origin_at(f, y.Mark(), static_cast<int>(n.scalar.size()) + (n.quoted ? 2 : 0));
-      break;
-    case YAML::NodeType::Sequence:
-      n.kind = Node::Kind::seq;
-      n.origin = origin_at(f, y.Mark(), 1);
-      for (const auto& e : y) n.seq.push_back(convert(e, f, errors));
-      break;
-    case YAML::NodeType::Map:
-      n.kind = Node::Kind::map;
-      n.origin = origin_at(f, y.Mark(), 1);
-      for (const auto& kv : y) {
-        const std::string key = kv.first.Scalar();
-        const Origin ko = origin_at(f, kv.first.Mark(), static_cast<int>(key.size()));
-        if (!kv.first.IsScalar()) {
-          errors.add(ko, "mapping keys must be plain scalars");
-          continue;
-        }
-        if (const Node* prev = n.find(key)) {
-          (void)prev;
-          size_t i = 0;
-          while (n.map[i].first != key) ++i;
-          const Origin& first = n.key_origins[i];
-          errors.add(ko, "duplicate key '" + key + "'",
-                     {"first defined at " + (first.file ? first.file->path : std::string("?")) + ":" +
-                      std::to_string(first.line) + ":" + std::to_string(first.column)});
-          continue;
-        }
-        n.map.emplace_back(key, convert(kv.second, f, errors));
-        n.key_origins.push_back(ko);
-      }
-      break;
-    default:
-      n.kind = Node::Kind::null;
-      n.origin = origin_at(f, y.Mark(), 1);
-      break;
-  }
-  return n;
-}
-
 std::string join_paths(const std::vector<std::string>& v) {
   std::string s;
   for (const auto& t : v) s += (s.empty() ? "" : ", ") + t;
@@ -155,25 +103,54 @@ std::string location_text(const Origin& o) {
   return o.file->path + ":" + std::to_string(o.line) + ":" + std::to_string(o.column);
 }
 
+void file_error(const std::string& path, const std::vector<std::string>& included_from, const std::string& msg,
+                ErrorList& errors) {
+  Diagnostic d;
+  d.loc.file = path;
+  d.message = msg;
+  for (const auto& inc : included_from) d.notes.push_back("included from " + inc);
+  errors.add(d);
+}
+
 Node load_recursive(const std::string& path, const std::vector<std::string>& search_dirs,
                     std::vector<std::string> included_from, std::vector<std::string>& stack,
                     ErrorList& errors) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    Diagnostic d;
-    d.loc.file = path;
-    d.message = "cannot open config file";
-    for (const auto& inc : included_from) d.notes.push_back("included from " + inc);
-    errors.add(d);
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    file_error(path, included_from, "is a directory, not a config file", errors);
     return {};
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    file_error(path, included_from, "cannot open config file", errors);
+    return {};
+  }
+  if (S_ISREG(st.st_mode) && static_cast<size_t>(st.st_size) > kMaxConfigFileBytes) {
+    file_error(path, included_from,
+               "config file is " + std::to_string(st.st_size) + " bytes; the limit is " +
+                   std::to_string(kMaxConfigFileBytes),
+               errors);
+    return {};
+  }
+  // Read at most one byte past the limit: the size check above does not see pipes or /dev files.
+  std::string text(kMaxConfigFileBytes + 1, '\0');
+  in.read(&text[0], static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  if (text.size() > kMaxConfigFileBytes) {
+    file_error(path, included_from, "config file is larger than the limit of " +
+                                        std::to_string(kMaxConfigFileBytes) + " bytes", errors);
+    return {};
+  }
   auto file = std::make_shared<SourceFile>();
   file->path = path;
-  file->lines = split_lines(ss.str());
-  file->included_from = std::move(included_from);
-  Node root = parse_yaml(ss.str(), file, errors);
+  file->lines = split_lines(text);
+  file->included_from = included_from;
+  bool empty = false;
+  Node root = parse_yaml_text(text, file, {}, errors, empty);
+  if (empty) {
+    file_error(path, included_from, "config file is empty (expected a mapping of keys)", errors);
+    return {};
+  }
   if (root.kind == Node::Kind::null) return root;
   if (root.kind != Node::Kind::map) {
     errors.add(root.origin, "a config file must be a mapping of keys, got " + root.kind_name());
@@ -227,6 +204,10 @@ void expand_includes(Node& n, const std::string& path, const SourceFile& file,
       continue;
     }
     const std::string canon = path_canonical(found);
+    if (stack.size() >= static_cast<size_t>(kMaxIncludeDepth)) {
+      errors.add(item->origin, "includes nest more than " + std::to_string(kMaxIncludeDepth) + " files deep");
+      continue;
+    }
     if (std::find(stack.begin(), stack.end(), canon) != stack.end()) {
       errors.add(item->origin, "include cycle: '" + item->scalar + "' is already being loaded");
       continue;
@@ -264,7 +245,9 @@ void emit(YAML::Emitter& e, const Node& n) {
     case Node::Kind::map:
       e << YAML::BeginMap;
       for (const auto& [k, v] : n.map) {
-        e << YAML::Key << k << YAML::Value;
+        // A plain '<<' would read back as a merge key.
+        if (k == "<<") e << YAML::Key << YAML::DoubleQuoted << k << YAML::Value;
+        else e << YAML::Key << k << YAML::Value;
         emit(e, v);
       }
       e << YAML::EndMap;
@@ -278,13 +261,8 @@ void emit(YAML::Emitter& e, const Node& n) {
 
 Node parse_yaml(const std::string& text, std::shared_ptr<SourceFile> file, ErrorList& errors) {
   if (file->lines.empty()) file->lines = split_lines(text);
-  try {
-    const YAML::Node y = YAML::Load(text);
-    return convert(y, file, errors);
-  } catch (const YAML::Exception& ex) {
-    errors.add(origin_at(file, ex.mark, 1), "invalid YAML: " + ex.msg);
-    return {};
-  }
+  bool empty = false;
+  return parse_yaml_text(text, file, {}, errors, empty);
 }
 
 Node load_config_file(const std::string& path, const std::vector<std::string>& search_dirs,
@@ -298,13 +276,17 @@ void merge_into(Node& base, const Node& top) {
     base = top;
     return;
   }
+  // Indexed: merging two mappings of n keys is O(n log n), not O(n^2).
+  std::map<std::string, size_t> index;
+  for (size_t j = 0; j < base.map.size(); ++j) index.emplace(base.map[j].first, j);
   for (size_t i = 0; i < top.map.size(); ++i) {
     const auto& [k, v] = top.map[i];
-    if (Node* existing = base.find(k)) {
-      merge_into(*existing, v);
-      for (size_t j = 0; j < base.map.size(); ++j)
-        if (base.map[j].first == k) base.key_origins[j] = top.key_origins[i];
+    const auto it = index.find(k);
+    if (it != index.end()) {
+      merge_into(base.map[it->second].second, v);
+      base.key_origins[it->second] = top.key_origins[i];
     } else {
+      index.emplace(k, base.map.size());
       base.map.emplace_back(k, v);
       base.key_origins.push_back(top.key_origins[i]);
     }
@@ -321,15 +303,24 @@ void apply_set(Node& root, const std::string& assignment, ErrorList& errors, con
   }
   const std::string path = assignment.substr(0, eq);
   const std::string text = assignment.substr(eq + 1);
-  Node value;
-  try {
-    auto file = std::make_shared<SourceFile>();
-    file->path = "--set";
-    ErrorList inner;
-    value = convert(YAML::Load(text.empty() ? "~" : text), nullptr, inner);
-    if (!inner.empty()) throw YAML::Exception(YAML::Mark::null_mark(), "bad value");
-  } catch (const YAML::Exception&) {
-    errors.add(o, "--set value '" + text + "' is not valid YAML");
+  ErrorList inner;
+  bool empty = false;
+  Node value = parse_yaml_text(text, nullptr, o, inner, empty);
+  if (empty) {
+    value = Node{};
+    value.origin = o;
+  }
+  if (!inner.empty()) {
+    bool syntax = false;
+    try {
+      inner.throw_if_any();
+    } catch (const ConfigError& e) {
+      for (const auto& d : e.diagnostics()) {
+        if (d.message.rfind("invalid YAML", 0) == 0) syntax = true;
+        else errors.add(d);
+      }
+    }
+    if (syntax) errors.add(o, "--set value '" + text + "' is not valid YAML");
     return;
   }
   std::vector<std::string> parts;
@@ -337,7 +328,10 @@ void apply_set(Node& root, const std::string& assignment, ErrorList& errors, con
   std::string part;
   while (std::getline(ss, part, '.')) parts.push_back(part);
   Node* cur = &root;
-  if (cur->kind == Node::Kind::null) cur->kind = Node::Kind::map;
+  if (cur->kind == Node::Kind::null) {
+    cur->kind = Node::Kind::map;
+    cur->origin = o;
+  }
   for (size_t i = 0; i < parts.size(); ++i) {
     const std::string& p = parts[i];
     if (p.empty()) {
@@ -357,14 +351,16 @@ void apply_set(Node& root, const std::string& assignment, ErrorList& errors, con
     } else {
       if (cur->kind == Node::Kind::scalar) {
         // `weight_format: nvfp4` is shorthand for {name: nvfp4}; setting a sub-key expands it.
+        // The mapping is the override's doing, so errors about it name the --set argument.
         Node expanded;
         expanded.kind = Node::Kind::map;
-        expanded.origin = cur->origin;
+        expanded.origin = o;
         expanded.map.emplace_back("name", *cur);
         expanded.key_origins.push_back(cur->origin);
         *cur = expanded;
       } else if (cur->kind != Node::Kind::map) {
         cur->kind = Node::Kind::map;
+        cur->origin = o;
       }
       next = cur->find(p);
       if (!next) {

@@ -3,6 +3,7 @@
 // Only framework/config/ sees yaml-cpp; everything past it reads typed structs through ConfigIo.
 #pragma once
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -24,6 +25,7 @@ struct Origin {
   int column = 0;
   int length = 1;
   std::string synthetic;                   ///< e.g. "--set method.bits=3" when file is null
+  std::string via;                         ///< how a copied value was reached (alias, merge key)
 };
 
 struct Node {
@@ -45,7 +47,17 @@ struct Node {
 Diagnostic make_diagnostic(const Origin& o, const std::string& message,
                            std::vector<std::string> notes = {});
 
-/// Collects config errors (first 20) and throws them together.
+/// Bounds on what a config may hold; each is a located error (exit 2) when exceeded. They keep
+/// time and memory of config handling bounded whatever the input (see README, "Input limits").
+constexpr size_t kMaxConfigFileBytes = 1u << 20;   ///< one YAML file (includes count separately)
+constexpr int kMaxDepth = 64;                      ///< nesting of mappings and sequences in one file
+constexpr size_t kMaxNodes = 1000000;              ///< values in one file, aliases expanded
+constexpr size_t kMaxAliasNodes = 100000;          ///< values produced by alias copies in one file
+constexpr int kMaxAliasDepth = 16;                 ///< aliases within anchors within anchors ...
+constexpr int kMaxIncludeDepth = 32;               ///< include chains (a includes b includes c ...)
+
+/// Collects config errors (first 20) and throws them together. An error already collected at the
+/// same place with the same text (e.g. inside an anchor that several aliases copy) counts once.
 class ErrorList {
  public:
   static constexpr size_t kMaxErrors = 20;
@@ -60,12 +72,20 @@ class ErrorList {
 
  private:
   std::vector<Diagnostic> diags_;
+  std::set<std::string> seen_;
   size_t count_ = 0;
 };
 
-/// Parses YAML text (file name used for messages). Syntax errors and duplicate keys are reported
-/// as located diagnostics into `errors`; returns a null node then.
+/// Parses YAML text (file name used for messages). Syntax errors, duplicate keys, recursive or
+/// exploding aliases, nesting past kMaxDepth, unterminated quotes and a second document are
+/// reported as located diagnostics into `errors`; returns a null node then. YAML 1.1 merge keys
+/// (`<<: *base`) are applied, the merged values keeping their own locations.
 Node parse_yaml(const std::string& text, std::shared_ptr<SourceFile> file, ErrorList& errors);
+
+/// parse_yaml for either a file (`file` set) or a command-line value (`file` null: every node
+/// gets `synthetic` as its origin). `empty` is set when the text holds no document at all.
+Node parse_yaml_text(const std::string& text, const std::shared_ptr<const SourceFile>& file,
+                     const Origin& synthetic, ErrorList& errors, bool& empty);
 
 /// Loads `path`, resolving `include:` (a path or a list of paths) recursively: includes are merged
 /// in order, then the file's own keys on top. Relative include paths are tried against the

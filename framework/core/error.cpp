@@ -5,25 +5,44 @@
 
 namespace pqlab {
 
+std::string bounded_text(const std::string& s, size_t max_chars) {
+  if (s.size() <= max_chars) return s;
+  return s.substr(0, max_chars) + "... (" + std::to_string(s.size()) + " characters)";
+}
+
 std::string format_diagnostic(const Diagnostic& d) {
+  // Input controls the message, the source line and the underline: each is cut to a size a
+  // terminal can show (a 20,000-character line of brackets helps nobody).
+  constexpr size_t kMaxMessage = 2000;
+  constexpr int kLineWindow = 160;
   std::ostringstream os;
   if (!d.loc.file.empty()) {
-    os << d.loc.file << ':';
+    os << bounded_text(d.loc.file, 500) << ':';
     if (d.loc.line > 0) os << d.loc.line << ':' << d.loc.column << ':';
     os << ' ';
   }
-  os << "error: " << d.message << '\n';
+  os << "error: " << bounded_text(d.message, kMaxMessage) << '\n';
   if (d.loc.line > 0 && !d.loc.line_text.empty()) {
     const std::string num = std::to_string(d.loc.line);
     const std::string pad(num.size() + 2, ' ');
-    os << ' ' << num << " | " << d.loc.line_text << '\n';
+    const int size = static_cast<int>(d.loc.line_text.size());
+    const int col = std::max(1, d.loc.column);
+    // Show a window of the line around the column when the line is long.
+    int first = 0, last = size;
+    if (size > kLineWindow) {
+      first = std::max(0, std::min(col - 1 - kLineWindow / 4, size - kLineWindow));
+      last = first + kLineWindow;
+    }
+    const std::string head = first > 0 ? "..." : "";
+    const std::string tail = last < size ? "..." : "";
+    os << ' ' << num << " | " << head << d.loc.line_text.substr(first, last - first) << tail << '\n';
     // Tabs stay tabs so the caret lines up with the text above it.
-    std::string lead;
-    for (int i = 0; i + 1 < d.loc.column && i < static_cast<int>(d.loc.line_text.size()); ++i)
-      lead += d.loc.line_text[i] == '\t' ? '\t' : ' ';
-    os << pad << "| " << lead << '^' << std::string(std::max(0, d.loc.length - 1), '~') << '\n';
+    std::string lead(head.size(), ' ');
+    for (int i = first; i + 1 < col && i < last; ++i) lead += d.loc.line_text[i] == '\t' ? '\t' : ' ';
+    const int tildes = std::min(std::max(0, d.loc.length - 1), std::max(0, last - col));
+    os << pad << "| " << lead << '^' << std::string(tildes, '~') << '\n';
   }
-  for (const auto& n : d.notes) os << "note: " << n << '\n';
+  for (const auto& n : d.notes) os << "note: " << bounded_text(n, kMaxMessage) << '\n';
   return os.str();
 }
 

@@ -49,7 +49,9 @@ struct ImagesSpec {
 struct VariantSpec {
   std::string label;
   Plugin<Method> method;
+  SourceLocation where;  ///< the variant's mapping in the config, for errors found at run time
   template <class IO> static void map(IO& io, VariantSpec& c) {
+    if (io.reading()) c.where = io.location();
     io.field("label", c.label, "name of this variant in tables and in the result file (letters, digits, _ . -)",
              config::required());
     config::plugin_field(io, "method", c.method, "the quantization method and its settings", config::required());
