@@ -66,6 +66,14 @@ std::string FluxAdapter::describe() const {
 }
 
 void FluxAdapter::load() {
+  // The config reader refuses these (FluxConfig::map); a FluxConfig built in code is checked here,
+  // before any file is read.
+  const int64_t m = 2 * cfg_.latent_downsample;
+  if (cfg_.latent_downsample < 1 || cfg_.width < m || cfg_.height < m || cfg_.width % m != 0 || cfg_.height % m != 0)
+    throw UsageError("flux: 'width' " + std::to_string(cfg_.width) + " and 'height' " + std::to_string(cfg_.height) +
+                     " with 'latent_downsample' " + std::to_string(cfg_.latent_downsample) +
+                     " do not give a whole, positive number of image tokens: both must be positive multiples of "
+                     "2 x latent_downsample");
   if (cfg_.device == "cuda" && !at::hasCUDA()) throw RuntimeError("flux: device 'cuda' requested but CUDA is not available");
   const at::ScalarType dtype = cfg_.dtype == "bf16" ? at::kBFloat16 : at::kFloat;
   const at::Device device = cfg_.device == "cuda" ? at::Device(at::kCUDA) : at::Device(at::kCPU);

@@ -11,6 +11,7 @@
 #include "framework/cli/cli.h"
 #include "framework/cli/options.h"
 #include "framework/core/error.h"
+#include "framework/core/excerpt.h"
 #include "framework/core/version.h"
 #include "framework/io/safetensors.h"
 #include "models/flux/flux_transformer.h"
@@ -31,7 +32,7 @@ std::vector<int64_t> parse_axes_dim(const std::string& s) {
       used = 0;
     }
     if (used == 0 || used != item.size() || x <= 0)
-      throw UsageError("--axes-dim must be a comma-separated list of positive integers, got '" + s + "'");
+      throw UsageError("--axes-dim must be a comma-separated list of positive integers, got '" + excerpt(s) + "'");
     v.push_back(x);
   }
   return v;
@@ -59,8 +60,8 @@ int command_forward(CommandContext& c) {
   po::variables_map vm;
   if (!parse_options(c.args, desc, pos, vm, synopsis, c.out)) return 0;
 
-  if (dtype != "fp32" && dtype != "bf16") throw UsageError("--dtype must be fp32 or bf16, got '" + dtype + "'");
-  if (device != "cpu" && device != "cuda") throw UsageError("--device must be cpu or cuda, got '" + device + "'");
+  if (dtype != "fp32" && dtype != "bf16") throw UsageError("--dtype must be fp32 or bf16, got '" + excerpt(dtype) + "'");
+  if (device != "cpu" && device != "cuda") throw UsageError("--device must be cpu or cuda, got '" + excerpt(device) + "'");
   if (device == "cuda" && !at::hasCUDA()) throw UsageError("--device cuda requested but CUDA is not available");
   const at::ScalarType st = dtype == "bf16" ? at::kBFloat16 : at::kFloat;
   const at::Device dev = device == "cuda" ? at::Device(at::kCUDA) : at::Device(at::kCPU);

@@ -38,6 +38,7 @@ int command_run(CommandContext& c) {
   if (a.print_config) c.out << spec.resolved_yaml;
   RunOptions opts;
   opts.out_dir = a.out;
+  opts.diagnostics = &c.err;
   const RunSummary s = run_experiment(spec, opts);
   c.out << "experiment " << spec.name << " (model " << spec.model.name << ", " << spec.model->describe() << ")\n"
         << format_summary_table(s) << "result: " << s.result_path << '\n';

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "framework/core/excerpt.h"
 #include "framework/core/spellcheck.h"
 
 namespace pqlab::config {
@@ -107,7 +108,7 @@ void ConfigReader::field(const char* key, bool& v, const char* help, FieldOpts o
   if (!n) return;
   if (n->kind != Node::Kind::scalar || n->quoted || !parse_bool(n->scalar, v))
     error(*n, qualified(key) + " must be a boolean (true or false), got " +
-                  (n->kind == Node::Kind::scalar ? "'" + n->scalar + "'" : n->kind_name()));
+                  (n->kind == Node::Kind::scalar ? "'" + excerpt(n->scalar) + "'" : n->kind_name()));
 }
 
 void ConfigReader::field(const char* key, int64_t& v, const char* help, FieldOpts o) {
@@ -116,11 +117,11 @@ void ConfigReader::field(const char* key, int64_t& v, const char* help, FieldOpt
   int64_t x = 0;
   if (n->kind != Node::Kind::scalar || n->quoted || !parse_int(n->scalar, x)) {
     error(*n, qualified(key) + " must be an integer" + range_text(o) + ", got " +
-                  (n->kind == Node::Kind::scalar ? "'" + n->scalar + "'" : n->kind_name()));
+                  (n->kind == Node::Kind::scalar ? "'" + excerpt(n->scalar) + "'" : n->kind_name()));
     return;
   }
   if (o.has_range && (x < o.lo || x > o.hi)) {
-    error(*n, qualified(key) + " must be an integer" + range_text(o) + ", got '" + n->scalar + "'");
+    error(*n, qualified(key) + " must be an integer" + range_text(o) + ", got '" + excerpt(n->scalar) + "'");
     return;
   }
   v = x;
@@ -132,11 +133,11 @@ void ConfigReader::field(const char* key, double& v, const char* help, FieldOpts
   double x = 0;
   if (n->kind != Node::Kind::scalar || n->quoted || !parse_double(n->scalar, x)) {
     error(*n, qualified(key) + " must be a number" + range_text(o) + ", got " +
-                  (n->kind == Node::Kind::scalar ? "'" + n->scalar + "'" : n->kind_name()));
+                  (n->kind == Node::Kind::scalar ? "'" + excerpt(n->scalar) + "'" : n->kind_name()));
     return;
   }
   if (o.has_range && !(x >= o.lo && x <= o.hi)) {
-    error(*n, qualified(key) + " must be a number" + range_text(o) + ", got '" + n->scalar + "'");
+    error(*n, qualified(key) + " must be a number" + range_text(o) + ", got '" + excerpt(n->scalar) + "'");
     return;
   }
   v = x;
@@ -154,7 +155,7 @@ void ConfigReader::field(const char* key, std::string& v, const char* help, Fiel
     std::vector<std::string> notes;
     const std::string guess = closest_match(n->scalar, o.choices);
     if (!guess.empty()) notes.push_back("did you mean '" + guess + "'?");
-    error(*n, qualified(key) + " must be one of " + join(o.choices) + ", got '" + n->scalar + "'", notes);
+    error(*n, qualified(key) + " must be one of " + join(o.choices) + ", got '" + excerpt(n->scalar) + "'", notes);
     return;
   }
   v = n->scalar;
@@ -172,9 +173,9 @@ void ConfigReader::field(const char* key, GroupSize& v, const char* help, FieldO
   } else if (n->scalar == "tensor") {
     v = GroupSize(GroupSize::kTensor);
   } else if (!parse_int(n->scalar, x) || x <= 0) {
-    error(*n, desc + "'" + n->scalar + "'");
+    error(*n, desc + "'" + excerpt(n->scalar) + "'");
   } else if (o.has_range && (x < o.lo || x > o.hi)) {
-    error(*n, qualified(key) + " must be in" + range_text(o) + ", got '" + n->scalar + "'");
+    error(*n, qualified(key) + " must be in" + range_text(o) + ", got '" + excerpt(n->scalar) + "'");
   } else {
     v = GroupSize(x);
   }
@@ -198,7 +199,7 @@ void read_list(ConfigReader& r, const Node* n, const char* key, std::vector<T>& 
     T x{};
     if (e->kind != Node::Kind::scalar || !parse(*e, x)) {
       errors.add(e->origin, std::string("'") + key + "' entries must be " + what + ", got " +
-                                (e->kind == Node::Kind::scalar ? "'" + e->scalar + "'" : e->kind_name()));
+                                (e->kind == Node::Kind::scalar ? "'" + excerpt(e->scalar) + "'" : e->kind_name()));
       continue;
     }
     out.push_back(x);

@@ -3,12 +3,9 @@
 #include <algorithm>
 #include <sstream>
 
-namespace pqlab {
+#include "framework/core/excerpt.h"
 
-std::string bounded_text(const std::string& s, size_t max_chars) {
-  if (s.size() <= max_chars) return s;
-  return s.substr(0, max_chars) + "... (" + std::to_string(s.size()) + " characters)";
-}
+namespace pqlab {
 
 std::string format_diagnostic(const Diagnostic& d) {
   // Input controls the message, the source line and the underline: each is cut to a size a
@@ -17,11 +14,11 @@ std::string format_diagnostic(const Diagnostic& d) {
   constexpr int kLineWindow = 160;
   std::ostringstream os;
   if (!d.loc.file.empty()) {
-    os << bounded_text(d.loc.file, 500) << ':';
+    os << excerpt(d.loc.file, 500) << ':';
     if (d.loc.line > 0) os << d.loc.line << ':' << d.loc.column << ':';
     os << ' ';
   }
-  os << "error: " << bounded_text(d.message, kMaxMessage) << '\n';
+  os << "error: " << excerpt(d.message, kMaxMessage) << '\n';
   if (d.loc.line > 0 && !d.loc.line_text.empty()) {
     const std::string num = std::to_string(d.loc.line);
     const std::string pad(num.size() + 2, ' ');
@@ -42,7 +39,7 @@ std::string format_diagnostic(const Diagnostic& d) {
     const int tildes = std::min(std::max(0, d.loc.length - 1), std::max(0, last - col));
     os << pad << "| " << lead << '^' << std::string(tildes, '~') << '\n';
   }
-  for (const auto& n : d.notes) os << "note: " << bounded_text(n, kMaxMessage) << '\n';
+  for (const auto& n : d.notes) os << "note: " << excerpt(n, kMaxMessage) << '\n';
   return os.str();
 }
 

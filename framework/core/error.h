@@ -23,9 +23,6 @@ struct Diagnostic {
   std::vector<std::string> notes;
 };
 
-/// `s` itself when it has at most max_chars characters, else its start and its length.
-std::string bounded_text(const std::string& s, size_t max_chars);
-
 /// Renders "file:line:col: error: msg", the source line with a caret, then the notes. Long
 /// messages, notes and source lines are cut (the source line to a window around the column).
 std::string format_diagnostic(const Diagnostic& d);

@@ -37,6 +37,12 @@ std::string path_stem(const std::string& p) {
   return dot == std::string::npos || dot == 0 ? name : name.substr(0, dot);
 }
 
+bool is_plain_file_stem(const std::string& s) {
+  if (s.empty() || s.size() > 128 || s == "." || s == "..") return false;
+  return s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") ==
+         std::string::npos;
+}
+
 std::string path_normal(const std::string& p) {
   std::vector<std::string> parts;
   size_t i = 0;

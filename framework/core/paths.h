@@ -16,6 +16,13 @@ std::string path_join(const std::string& a, const std::string& b);
 std::string path_parent(const std::string& p);
 /// File name without its last extension ("exp" for "dir/exp.yaml").
 std::string path_stem(const std::string& p);
+/// Whether `s` can name a file inside an output folder and nothing else: 1 to 128 characters,
+/// only letters, digits, '_', '.' and '-', and neither "." nor "..". No '/' means no path can
+/// leave the folder. Config values that become file names (the experiment name, variant labels)
+/// are checked with this; the rule's text for messages is kPlainFileStemRule.
+bool is_plain_file_stem(const std::string& s);
+constexpr const char* kPlainFileStemRule =
+    "1 to 128 letters, digits, '_', '.' or '-', and not '.' or '..'";
 /// Removes "." and "x/.." components and repeated slashes, lexically.
 std::string path_normal(const std::string& p);
 /// realpath() when the file exists, else the absolute lexical form.

@@ -4,6 +4,8 @@
 
 #include "framework/config/config_reader.h"
 #include "framework/config/config_writer.h"
+#include "framework/core/error.h"
+#include "framework/core/excerpt.h"
 #include "framework/core/paths.h"
 
 namespace pqlab {
@@ -30,9 +32,21 @@ ExperimentSpec load_experiment(const std::string& path, const std::vector<std::s
   }
   if (spec.variants.empty() && vs && vs->kind == config::Node::Kind::seq)
     errors.add(vs->origin, "'variants' must list at least one variant");
+  if (spec.name.empty()) {
+    // The default must pass the same rule as an explicit name; a file called "my run.yaml" is
+    // not renamed silently, so its results can always be found by the file's own stem.
+    spec.name = path_stem(path);
+    if (!is_plain_file_stem(spec.name)) {
+      Diagnostic d;
+      d.loc.file = path;
+      d.message = "the experiment name defaults to the file stem '" + excerpt(spec.name) +
+                  "', which is not a plain file stem (" + kPlainFileStemRule + ")";
+      d.notes.push_back("set 'name' in the file (or --set name=...), or rename the file");
+      errors.add(d);
+    }
+  }
   errors.throw_if_any();
 
-  if (spec.name.empty()) spec.name = path_stem(path);
   spec.source_path = path;
   spec.resolved_yaml = dump_experiment(spec);
   return spec;

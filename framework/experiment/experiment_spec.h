@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "framework/config/config_io.h"
+#include "framework/core/excerpt.h"
+#include "framework/core/paths.h"
 #include "framework/registry/registries.h"
 
 namespace pqlab {
@@ -52,12 +54,15 @@ struct VariantSpec {
   SourceLocation where;  ///< the variant's mapping in the config, for errors found at run time
   template <class IO> static void map(IO& io, VariantSpec& c) {
     if (io.reading()) c.where = io.location();
-    io.field("label", c.label, "name of this variant in tables and in the result file (letters, digits, _ . -)",
+    io.field("label", c.label,
+             "name of this variant in tables, in the result file and as its image grid's file stem "
+             "(letters, digits, _ . -)",
              config::required());
     config::plugin_field(io, "method", c.method, "the quantization method and its settings", config::required());
-    io.check(!c.label.empty() && c.label.find_first_not_of(
-                 "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == std::string::npos,
-             "label", "'label' must be non-empty and use only letters, digits, '_', '.', '-', got '" + c.label + "'");
+    // The label names <name>_images/<label>.png: a '/' or '..' would write outside the output folder.
+    io.check(is_plain_file_stem(c.label), "label",
+             std::string("'label' must be a plain file stem (") + kPlainFileStemRule + "), got '" + excerpt(c.label) +
+                 "'");
   }
 };
 
@@ -79,7 +84,13 @@ struct ExperimentSpec {
   OutputSpec output;
 
   template <class IO> static void map(IO& io, ExperimentSpec& c) {
-    io.field("name", c.name, "experiment name (result file stem); default: the YAML file's stem");
+    io.field("name", c.name,
+             "experiment name, the stem of every file the run writes (<name>.h5, <name>_images/); letters, "
+             "digits, _ . -; default: the YAML file's stem");
+    // Empty = the file stem, checked by load_experiment once it is known.
+    io.check(c.name.empty() || is_plain_file_stem(c.name), "name",
+             std::string("'name' must be a plain file stem (") + kPlainFileStemRule + "), got '" + excerpt(c.name) +
+                 "'");
     io.field("seed", c.seed, "master seed for data and any randomized method", config::in_range(0, 9.0e15));
     config::plugin_field(io, "model", c.model, "model adapter and its settings", config::required());
     io.field("data", c.data, "calibration and evaluation data");

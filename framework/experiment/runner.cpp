@@ -14,6 +14,7 @@
 
 #include "framework/config/config_value.h"
 #include "framework/config/config_writer.h"
+#include "framework/core/partial_files.h"
 #include "framework/core/paths.h"
 #include "framework/core/version.h"
 #include "framework/io/hdf5_file.h"
@@ -97,6 +98,29 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
   std::vector<at::Tensor> fp_weights;
   for (auto* s : sites) fp_weights.push_back(s->weight().clone());
 
+  auto restore_full_precision = [&] {
+    for (size_t i = 0; i < sites.size(); ++i) {
+      sites[i]->set_weight(fp_weights[i]);
+      sites[i]->set_act_format(nullptr);
+    }
+  };
+  auto apply_variant = [&](VariantSpec& v) {
+    restore_full_precision();
+    try {
+      v.method->apply(model);
+    } catch (const UsageError& e) {
+      // Found only once layer shapes are known; point at the variant's config all the same.
+      Diagnostic d;
+      d.loc = v.where;
+      d.message = "variant '" + v.label + "': " + e.what();
+      throw ConfigError({d});
+    }
+  };
+  // Every variant is applied once before any forward pass, so that a setting no layer can take
+  // (a group size that does not divide K) fails in seconds, not after the full-precision pass.
+  for (auto& v : spec.variants) apply_variant(v);
+  restore_full_precision();
+
   const at::Tensor inputs = model.sample_inputs(spec.data.eval_samples, spec.eval_seed());
   const int64_t n_samples = inputs.size(0);
   const int64_t traced = std::min(spec.data.layer_samples, n_samples);
@@ -128,6 +152,13 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
   const std::string dir = opts.out_dir.empty() ? spec.output.dir : opts.out_dir;
   create_directories(dir);
   const std::string result_path = path_join(dir, spec.name + ".h5");
+  // Leftovers of killed runs (SIGKILL, node failure) would otherwise pile up in the folder.
+  const StalePartialScan stale = clean_stale_partial_files(dir, ".h5.partial-");
+  if (opts.diagnostics) {
+    for (const std::string& p : stale.removed)
+      *opts.diagnostics << "pqlab: note: removed '" << p << "', left by a process of this host that no longer exists\n";
+    for (const std::string& w : stale.warnings) *opts.diagnostics << "pqlab: warning: " << w << '\n';
+  }
   H5Writer h5(result_path);
 
   RunSummary summary;
@@ -164,11 +195,7 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
   std::vector<std::string> labels;
   for (auto& v : spec.variants) {
     labels.push_back(v.label);
-    for (size_t i = 0; i < sites.size(); ++i) {
-      sites[i]->set_weight(fp_weights[i]);
-      sites[i]->set_act_format(nullptr);
-    }
-    v.method->apply(model);
+    apply_variant(v);
 
     const std::string g = "/variants/" + v.label;
     const size_t L = sites.size();

@@ -3,6 +3,7 @@
 // and for models whose outputs are images the image metrics and PNG grids; one HDF5 result file.
 // No plugin specifics here.
 #pragma once
+#include <iosfwd>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,9 @@ namespace pqlab {
 struct RunOptions {
   std::string out_dir;  ///< overrides output.dir when non-empty
   bool print_table = true;
+  /// Warnings and notes during the run ("pqlab: warning: ..." lines), e.g. about leftover
+  /// partial result files in the output folder; null = not shown.
+  std::ostream* diagnostics = nullptr;
 };
 
 struct VariantSummary {

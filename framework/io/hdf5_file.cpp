@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "framework/core/error.h"
+#include "framework/core/partial_files.h"
 
 namespace pqlab {
 namespace {
@@ -201,6 +202,7 @@ struct H5Writer::Impl {
   std::string partial_path;
   hid_t file = -1;
   bool committed = false;
+  int signal_slot = -1;  // register_partial_file(): a SIGINT/SIGTERM removes partial_path
   Handle lcpl;  // link creation: intermediate groups, UTF-8 names
 
   std::string where(const std::string& object) const {
@@ -246,9 +248,12 @@ struct H5Writer::Impl {
 H5Writer::H5Writer(std::string final_path) : impl_(std::make_unique<Impl>()) {
   silence_hdf5_errors();
   impl_->final_path = std::move(final_path);
-  impl_->partial_path = impl_->final_path + ".partial-" + std::to_string(::getpid());
+  impl_->partial_path = impl_->final_path + ".partial-" + partial_file_tag();
+  // Registered before the file exists, so no signal can fall between creation and registration.
+  impl_->signal_slot = register_partial_file(impl_->partial_path);
   impl_->file = H5Fcreate(impl_->partial_path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   if (impl_->file < 0) {
+    unregister_partial_file(impl_->signal_slot);
     throw RuntimeError(impl_->final_path + ": cannot create result file '" +
                        impl_->partial_path + "': " + hdf5_detail());
   }
@@ -264,6 +269,7 @@ H5Writer::~H5Writer() {
   impl_->lcpl = Handle();
   if (impl_->file >= 0) H5Fclose(impl_->file);
   ::unlink(impl_->partial_path.c_str());
+  unregister_partial_file(impl_->signal_slot);
 }
 
 const std::string& H5Writer::final_path() const { return impl_->final_path; }
@@ -388,6 +394,9 @@ void H5Writer::commit() {
     throw RuntimeError(w.final_path + ": cannot rename '" + w.partial_path +
                        "' into place: " + std::strerror(errno));
   }
+  // After the rename: a signal in between unlinks a name that no longer exists, harmlessly.
+  unregister_partial_file(w.signal_slot);
+  w.signal_slot = -1;
   w.committed = true;
 }
 

@@ -18,10 +18,12 @@
 
 namespace pqlab {
 
-/// Writes final_path + ".partial-<pid>" and renames it to final_path in commit(), so a result
-/// file that exists is always complete. Without commit() (an exception, an early return), the
-/// destructor deletes the partial file. A killed process can leave the ".partial-<pid>" file,
-/// but never a file at final_path.
+/// Writes final_path + ".partial-<host>-<pid>" (partial_file_tag()) and renames it to final_path
+/// in commit(), so a result file that exists is always complete. Without commit() (an exception,
+/// an early return), the destructor deletes the partial file, and so does SIGINT/SIGTERM once
+/// install_interrupt_cleanup() has run (framework/core/partial_files.h). SIGKILL or a crash can
+/// leave the partial file, but never a file at final_path; clean_stale_partial_files() removes
+/// such leftovers of this host on the next run.
 class H5Writer {
  public:
   /// Creates (truncating) the partial file. Throws RuntimeError if it cannot be created.

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "framework/core/error.h"
+#include "framework/core/partial_files.h"
 
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #define STB_IMAGE_WRITE_STATIC  // internal linkage: no clash with another copy of stb in a linked library
@@ -46,15 +47,20 @@ void write_png_grid(const std::string& path, const at::Tensor& images, int64_t c
     }
   }
   const std::string tmp = path + ".tmp";
+  // A SIGINT/SIGTERM while the temporary exists removes it (framework/core/partial_files.h).
+  const int slot = register_partial_file(tmp);
   if (stbi_write_png(tmp.c_str(), static_cast<int>(width), static_cast<int>(height), static_cast<int>(c),
                      canvas.data(), static_cast<int>(width * c)) == 0) {
     std::remove(tmp.c_str());
+    unregister_partial_file(slot);
     fail("cannot write '" + tmp + "'");
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     std::remove(tmp.c_str());
+    unregister_partial_file(slot);
     fail("cannot rename '" + tmp + "' to it");
   }
+  unregister_partial_file(slot);
 }
 
 }  // namespace pqlab

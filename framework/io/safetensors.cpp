@@ -16,7 +16,10 @@
 #include <sstream>
 
 #include "framework/core/error.h"
+#include "framework/core/excerpt.h"
+#include "framework/core/partial_files.h"
 #include "framework/core/spellcheck.h"
+#include "framework/io/json_limits.h"
 
 // Tensor bytes are handed to ATen in place and the header length is memcpy'd, so the host byte
 // order must match the format's.
@@ -30,6 +33,7 @@ namespace {
 using nlohmann::json;
 
 // The reference implementation refuses larger headers; so do we, before allocating anything.
+// Real headers are far smaller: FLUX.1-dev's ~780 tensors take about 100 KB.
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 
 struct DtypeSpec {
@@ -81,9 +85,16 @@ std::string shape_text(const std::vector<int64_t>& shape) {
   return s + "]";
 }
 
+// Keys and values come from the file, so both are quoted in bounded length.
 [[noreturn]] void header_error(const std::string& path, const std::string& key,
                                const std::string& what) {
-  throw RuntimeError(path + ": invalid safetensors header: '" + key + "': " + what);
+  throw RuntimeError(path + ": invalid safetensors header: '" + excerpt(key) + "': " + what);
+}
+
+// An offending JSON value for a message. The header's nesting is capped before parsing, so the
+// recursive dump() is safe; the text is still cut to kExcerptChars.
+std::string quote(const json& value) {
+  return excerpt(value.dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
 struct ParsedTensor {
@@ -96,7 +107,7 @@ struct ParsedTensor {
 // Validates one tensor entry of the header; `buffer_size` is the size of the data buffer.
 ParsedTensor parse_entry(const std::string& path, const std::string& key, const json& value,
                          uint64_t buffer_size) {
-  if (!value.is_object()) header_error(path, key, "entry is not an object: " + value.dump());
+  if (!value.is_object()) header_error(path, key, "entry is not an object: " + quote(value));
   ParsedTensor t;
   t.name = key;
 
@@ -108,7 +119,7 @@ ParsedTensor parse_entry(const std::string& path, const std::string& key, const 
   t.dtype = find_dtype(dtype);
   if (!t.dtype) {
     header_error(path, key,
-                 "unknown dtype '" + dtype +
+                 "unknown dtype '" + excerpt(dtype) +
                      "' (supported: F64, F32, F16, BF16, F8_E4M3, F8_E5M2, I64, I32, I16, I8, "
                      "U8, BOOL)");
   }
@@ -123,7 +134,7 @@ ParsedTensor parse_entry(const std::string& path, const std::string& key, const 
   for (const json& d : *shape_it) {
     if (!d.is_number_unsigned() ||
         d.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-      header_error(path, key, "shape " + shape_it->dump() + " must hold non-negative integers");
+      header_error(path, key, "shape " + quote(*shape_it) + " must hold non-negative integers");
     }
     const uint64_t dim = d.get<uint64_t>();
     t.shape.push_back(static_cast<int64_t>(dim));
@@ -139,31 +150,34 @@ ParsedTensor parse_entry(const std::string& path, const std::string& key, const 
   t.begin = (*off_it)[0].get<uint64_t>();
   t.end = (*off_it)[1].get<uint64_t>();
   if (t.end < t.begin) {
-    header_error(path, key, "data_offsets " + off_it->dump() + " end before they begin");
+    header_error(path, key, "data_offsets " + quote(*off_it) + " end before they begin");
   }
   if (t.end > buffer_size) {
     header_error(path, key,
-                 "data_offsets " + off_it->dump() + " lie outside the " +
+                 "data_offsets " + quote(*off_it) + " lie outside the " +
                      std::to_string(buffer_size) + "-byte data buffer");
   }
   if (too_big || bytes != t.end - t.begin) {
     header_error(path, key,
                  "shape " + shape_text(t.shape) + " of " + dtype + " needs " +
                      (too_big ? std::string("more than 2^64") : std::to_string(bytes)) +
-                     " bytes but data_offsets " + off_it->dump() + " span " +
+                     " bytes but data_offsets " + quote(*off_it) + " span " +
                      std::to_string(t.end - t.begin));
   }
   return t;
 }
 
-// Closes the descriptor and removes the temporary file unless released.
+// Closes the descriptor and removes the temporary file unless released; while it exists, a
+// SIGINT/SIGTERM removes it too (framework/core/partial_files.h).
 struct TempFile {
   std::string path;
   int fd = -1;
   bool keep = false;
+  int signal_slot = -1;
   ~TempFile() {
     if (fd >= 0) ::close(fd);
     if (!keep) ::unlink(path.c_str());
+    unregister_partial_file(signal_slot);
   }
 };
 
@@ -244,6 +258,10 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
                      std::to_string(file_size) + "-byte file");
   }
 
+  // Checked before parsing, so no deeply nested value is ever built (see json_limits.h).
+  const std::string too_deep = json_depth_error(bytes + 8, bytes + 8 + header_size);
+  if (!too_deep.empty()) header_error(path, "header JSON", too_deep);
+
   // nlohmann keeps the last of duplicate keys silently; a parser callback sees every key.
   std::set<std::string> seen;
   std::string duplicate;
@@ -258,7 +276,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
   try {
     header = json::parse(bytes + 8, bytes + 8 + header_size, on_event);
   } catch (const json::exception& e) {
-    header_error(path, "header JSON", e.what());
+    header_error(path, "header JSON", excerpt(e.what()));
   }
   if (!header.is_object()) header_error(path, "header JSON", "top level is not an object");
   if (!duplicate.empty()) header_error(path, duplicate, "key appears more than once");
@@ -295,7 +313,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
       header_error(path, order[i]->name,
                    "data_offsets [" + std::to_string(order[i]->begin) + ", " +
                        std::to_string(order[i]->end) + "] overlap those of '" +
-                       order[i - 1]->name + "' [" + std::to_string(order[i - 1]->begin) + ", " +
+                       excerpt(order[i - 1]->name) + "' [" + std::to_string(order[i - 1]->begin) + ", " +
                        std::to_string(order[i - 1]->end) + "]");
     }
   }
@@ -325,7 +343,7 @@ bool SafetensorsFile::contains(const std::string& name) const { return entries_.
 const SafetensorsFile::Entry& SafetensorsFile::entry(const std::string& name) const {
   auto it = entries_.find(name);
   if (it == entries_.end()) {
-    std::string msg = path_ + ": no tensor named '" + name + "'";
+    std::string msg = path_ + ": no tensor named '" + excerpt(name) + "'";
     const std::string guess = closest_match(name, names());
     if (!guess.empty()) msg += "; did you mean '" + guess + "'?";
     throw RuntimeError(msg);
@@ -434,6 +452,7 @@ void write_safetensors_entries(const std::string& path, const std::vector<Safete
 
   TempFile tmp;
   tmp.path = path + ".tmp-" + std::to_string(::getpid());
+  tmp.signal_slot = register_partial_file(tmp.path);
   tmp.fd = ::open(tmp.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (tmp.fd < 0) {
     const int err = errno;

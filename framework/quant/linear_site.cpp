@@ -21,6 +21,26 @@ void LinearSite::set_weight(const at::Tensor& w) {
   weight_ = w.to(weight_.device(), weight_.scalar_type()).contiguous();
 }
 
+namespace {
+template <class F> auto naming_layer(const std::string& key, int64_t k, F&& f) {
+  try {
+    return f();
+  } catch (const UsageError& e) {
+    throw UsageError("layer '" + key + "' (K=" + std::to_string(k) + "): " + e.what());
+  }
+}
+}  // namespace
+
+void LinearSite::quantize_weight(const NumberFormat& f) {
+  set_weight(naming_layer(key_, in_features(), [&] { return f.fake_quant(weight_); }));
+}
+
+void LinearSite::set_act_format(std::shared_ptr<const NumberFormat> f) {
+  // One row of zeros in the model's dtype runs the format's shape checks for this K.
+  if (f) naming_layer(key_, in_features(), [&] { return f->fake_quant(at::zeros({1, in_features()}, weight_.options())); });
+  act_format_ = std::move(f);
+}
+
 at::Tensor LinearSite::forward(const at::Tensor& x) const {
   const at::Tensor in = act_format_ ? act_format_->fake_quant(x) : x;
   at::Tensor out = at::linear(in, weight_, bias_);

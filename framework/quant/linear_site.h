@@ -26,8 +26,12 @@ class LinearSite {
   const at::Tensor& bias() const { return bias_; }
   /// Replaces the weight (same shape; cast to the current dtype/device).
   void set_weight(const at::Tensor& w);
-  /// Dynamic activation format, or null for full-precision inputs.
-  void set_act_format(std::shared_ptr<const NumberFormat> f) { act_format_ = std::move(f); }
+  /// Fake-quantizes the weight in `f` (per output row, groups along K). A format that cannot
+  /// take this layer's K (e.g. a group size that does not divide it) is a UsageError naming the layer.
+  void quantize_weight(const NumberFormat& f);
+  /// Dynamic activation format, or null for full-precision inputs. Checked against this layer's
+  /// K at once (a UsageError naming the layer), not at the first forward.
+  void set_act_format(std::shared_ptr<const NumberFormat> f);
   const NumberFormat* act_format() const { return act_format_.get(); }
 
   /// Observer of (input as seen by the matmul, output); used for statistics and per-layer errors.

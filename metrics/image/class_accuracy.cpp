@@ -10,6 +10,8 @@
 #include <algorithm>
 
 #include "framework/core/error.h"
+#include "framework/core/excerpt.h"
+#include "framework/io/json_limits.h"
 #include "framework/registry/registries.h"
 #include "metrics/image/classifier_slot.h"
 
@@ -25,7 +27,14 @@ class ClassAccuracy final : public ConfiguredPlugin<ImageMetric, ClassifierConfi
     classes_.clear();
     auto it = c.metadata().find("classes");
     if (it == c.metadata().end()) throw RuntimeError("class_accuracy: classifier '" + cfg_.classifier + "' lists no 'classes'");
-    for (const auto& n : nlohmann::json::parse(it->second)) classes_.push_back(n.get<std::string>());
+    const std::string where = "class_accuracy: classifier '" + cfg_.classifier + "': metadata 'classes' ";
+    const std::string too_deep = json_depth_error(it->second);  // copies of deep JSON recurse
+    if (!too_deep.empty()) throw RuntimeError(where + "is not usable JSON: " + too_deep);
+    try {
+      for (const auto& n : nlohmann::json::parse(it->second)) classes_.push_back(n.get<std::string>());
+    } catch (const nlohmann::json::exception& e) {
+      throw RuntimeError(where + "must be a JSON list of strings: " + excerpt(e.what()));
+    }
   }
   double compute(const ImageSet& s) const override {
     if (!net_) throw RuntimeError("class_accuracy: compute() before prepare()");

@@ -12,8 +12,10 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "framework/registry/registries.h"
@@ -66,11 +68,19 @@ struct FluxConfig {
              config::in_range(0, 100));
     io.field("shift", c.shift, "resolution-dependent timestep shift; auto = on with a guidance embedding (dev), off otherwise (schnell)",
              config::one_of({"auto", "on", "off"}));
-    const int64_t m = 2 * c.latent_downsample;  // 2x2 packing of latent pixels
-    io.check(c.width % m == 0, "width", "'width' must be a multiple of " + std::to_string(m) +
-                                            " (2 x latent_downsample), got " + std::to_string(c.width));
-    io.check(c.height % m == 0, "height", "'height' must be a multiple of " + std::to_string(m) +
-                                              " (2 x latent_downsample), got " + std::to_string(c.height));
+    // Each image token is a 2x2 patch of latent pixels, i.e. m x m image pixels: a width or height
+    // below m gives zero tokens, one not divisible by m a fractional count. Refused here, before
+    // any tensor is made (the sampler would otherwise fail inside ATen).
+    const int64_t m = 2 * std::max<int64_t>(c.latent_downsample, 1);
+    for (const auto& [key, v] : std::initializer_list<std::pair<const char*, int64_t>>{{"width", c.width},
+                                                                                     {"height", c.height}}) {
+      io.check(v >= m && v % m == 0, key,
+               "'" + std::string(key) + "' " + std::to_string(v) + " with 'latent_downsample' " +
+                   std::to_string(c.latent_downsample) + " gives " + std::to_string(v / m) +
+                   (v % m == 0 ? "" : " and a fraction") + " image tokens per " +
+                   (key[0] == 'w' ? "row" : "column") + ": it must be a positive multiple of " + std::to_string(m) +
+                   " (2 x latent_downsample)");
+    }
     io.check(2 * c.image_crop < std::min(c.width, c.height), "image_crop", "'image_crop' leaves no pixels");
     bool positive = true;
     for (int64_t d : c.axes_dim) positive = positive && d > 0 && d % 2 == 0;

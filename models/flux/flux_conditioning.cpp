@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "framework/core/error.h"
+#include "framework/core/excerpt.h"
+#include "framework/io/json_limits.h"
 #include "framework/io/safetensors.h"
 #include "models/flux/flux_params.h"
 
@@ -77,15 +79,18 @@ FluxConditioning load_flux_conditioning(const SafetensorsReader& f, const std::s
   const auto& meta = f.metadata();
   const auto it = meta.find("prompts");
   if (it == meta.end()) fail(path, "has no metadata entry 'prompts' (a JSON list of the " + std::to_string(n) + " prompts)");
+  // Before parsing: copies and dumps of a deeply nested value would overflow the stack.
+  const std::string too_deep = json_depth_error(it->second);
+  if (!too_deep.empty()) fail(path, "metadata 'prompts' is not usable JSON: " + too_deep);
   json j;
   try {
     j = json::parse(it->second);
   } catch (const json::exception& e) {
-    fail(path, std::string("metadata 'prompts' is not valid JSON: ") + e.what());
+    fail(path, std::string("metadata 'prompts' is not valid JSON: ") + excerpt(e.what()));
   }
   if (!j.is_array()) fail(path, "metadata 'prompts' must be a JSON list of strings");
   for (const auto& p : j) {
-    if (!p.is_string()) fail(path, "metadata 'prompts' must be a JSON list of strings, found " + p.dump());
+    if (!p.is_string()) fail(path, "metadata 'prompts' must be a JSON list of strings, found " + excerpt(p.dump()));
     c.prompts.push_back(p.get<std::string>());
   }
   if (static_cast<int64_t>(c.prompts.size()) != n)

@@ -10,6 +10,8 @@
 #include <sstream>
 
 #include "framework/core/error.h"
+#include "framework/core/excerpt.h"
+#include "framework/io/json_limits.h"
 #include "framework/io/safetensors.h"
 
 namespace pqlab::models {
@@ -30,13 +32,19 @@ std::vector<int64_t> shape_of(const SafetensorsReader& r, const std::string& pre
   return r.contains(prefix + name) ? r.info(prefix + name).shape : std::vector<int64_t>{};
 }
 
-// Dimension `dim` of a tensor the inference cannot do without.
-int64_t required_dim(const SafetensorsReader& r, const std::string& prefix, const std::string& name, size_t dim) {
+// Dimension `dim` of a tensor the inference cannot do without; `what` names the model size it
+// gives. Zero is refused here, naming the tensor, so no later check blames a derived quantity.
+int64_t required_dim(const SafetensorsReader& r, const std::string& prefix, const std::string& name, size_t dim,
+                     const char* what) {
   const std::vector<int64_t> s = shape_of(r, prefix, name);
   if (s.size() <= dim)
     throw RuntimeError("FLUX checkpoint: tensor '" + prefix + name + "' is " +
                        (s.empty() ? std::string("missing") : "of shape " + join_dims(s)) +
                        "; it is needed to infer the model size");
+  if (s[dim] <= 0)
+    throw RuntimeError("FLUX checkpoint: tensor '" + prefix + name + "' has shape " + join_dims(s) + ", so the " +
+                       what + " (its dimension " + std::to_string(dim) + ") would be " + std::to_string(s[dim]) +
+                       "; it must be positive");
   return s[dim];
 }
 
@@ -56,14 +64,22 @@ int64_t count_blocks(const SafetensorsReader& r, const std::string& prefix, cons
 }
 
 json read_json(const std::string& path) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) throw UsageError("cannot read config file '" + path + "'");
+  std::stringstream text;
+  text << in.rdbuf();
+  // Before parsing: copies and dumps of a deeply nested value would overflow the stack.
+  const std::string too_deep = json_depth_error(text.str());
+  if (!too_deep.empty()) throw UsageError("config file '" + path + "' is not usable JSON: " + too_deep);
   try {
-    return json::parse(in);
+    return json::parse(text.str());
   } catch (const json::exception& e) {
-    throw UsageError("config file '" + path + "' is not valid JSON: " + e.what());
+    throw UsageError("config file '" + path + "' is not valid JSON: " + excerpt(e.what()));
   }
 }
+
+// A config value quoted in a message, in bounded length.
+std::string quote(const json& v) { return excerpt(v.dump(-1, ' ', false, json::error_handler_t::replace)); }
 
 // The diffusers and BFL sections of a config.json (either may be null).
 struct ConfigSections {
@@ -86,9 +102,9 @@ ConfigSections sections_of(const json& j, const std::string& path) {
 
 std::vector<int64_t> int_list(const json& v, const std::string& what) {
   std::vector<int64_t> out;
-  if (!v.is_array()) throw UsageError(what + " must be a list of integers, got " + v.dump());
+  if (!v.is_array()) throw UsageError(what + " must be a list of integers, got " + quote(v));
   for (const json& x : v) {
-    if (!x.is_number_integer()) throw UsageError(what + " must be a list of integers, got " + v.dump());
+    if (!x.is_number_integer()) throw UsageError(what + " must be a list of integers, got " + quote(v));
     out.push_back(x.get<int64_t>());
   }
   return out;
@@ -133,12 +149,13 @@ FluxParams infer_flux_params(const SafetensorsReader& r, FluxKeyFormat* format_o
   if (format_out) *format_out = format;
 
   FluxParams p;
-  p.hidden_size = required_dim(r, pre, bfl ? "img_in.weight" : "x_embedder.weight", 0);
-  p.in_channels = required_dim(r, pre, bfl ? "img_in.weight" : "x_embedder.weight", 1);
-  p.out_channels = required_dim(r, pre, bfl ? "final_layer.linear.weight" : "proj_out.weight", 0);
-  p.context_in_dim = required_dim(r, pre, bfl ? "txt_in.weight" : "context_embedder.weight", 1);
-  p.vec_in_dim =
-      required_dim(r, pre, bfl ? "vector_in.in_layer.weight" : "time_text_embed.text_embedder.linear_1.weight", 1);
+  const char* img_in = bfl ? "img_in.weight" : "x_embedder.weight";
+  p.hidden_size = required_dim(r, pre, img_in, 0, "hidden size");
+  p.in_channels = required_dim(r, pre, img_in, 1, "input channel count");
+  p.out_channels = required_dim(r, pre, bfl ? "final_layer.linear.weight" : "proj_out.weight", 0, "output channel count");
+  p.context_in_dim = required_dim(r, pre, bfl ? "txt_in.weight" : "context_embedder.weight", 1, "text embedding size");
+  p.vec_in_dim = required_dim(r, pre, bfl ? "vector_in.in_layer.weight" : "time_text_embed.text_embedder.linear_1.weight",
+                              1, "pooled text embedding size");
   p.depth = count_blocks(r, pre, bfl ? "double_blocks" : "transformer_blocks");
   p.depth_single_blocks = count_blocks(r, pre, bfl ? "single_blocks" : "single_transformer_blocks");
   p.guidance_embed =
@@ -146,30 +163,42 @@ FluxParams infer_flux_params(const SafetensorsReader& r, FluxKeyFormat* format_o
 
   // head_dim = size of the QK-norm scale; mlp hidden from the first block that has it.
   int64_t head_dim = 0, mlp_hidden = 0;
+  std::string head_key, mlp_key;  // the tensors they come from, for messages
   if (p.depth > 0) {
-    head_dim = required_dim(r, pre, bfl ? "double_blocks.0.img_attn.norm.query_norm.scale"
-                                        : "transformer_blocks.0.attn.norm_q.weight", 0);
-    mlp_hidden = required_dim(r, pre, bfl ? "double_blocks.0.img_mlp.0.weight"
-                                          : "transformer_blocks.0.ff.net.0.proj.weight", 0);
+    head_key = bfl ? "double_blocks.0.img_attn.norm.query_norm.scale" : "transformer_blocks.0.attn.norm_q.weight";
+    mlp_key = bfl ? "double_blocks.0.img_mlp.0.weight" : "transformer_blocks.0.ff.net.0.proj.weight";
+    head_dim = required_dim(r, pre, head_key, 0, "head dimension");
+    mlp_hidden = required_dim(r, pre, mlp_key, 0, "MLP hidden size");
     p.qkv_bias = r.contains(pre + (bfl ? "double_blocks.0.img_attn.qkv.bias" : "transformer_blocks.0.attn.to_q.bias"));
   } else if (p.depth_single_blocks > 0) {
-    head_dim = required_dim(r, pre, bfl ? "single_blocks.0.norm.query_norm.scale"
-                                        : "single_transformer_blocks.0.attn.norm_q.weight", 0);
-    mlp_hidden = bfl ? required_dim(r, pre, "single_blocks.0.linear1.weight", 0) - 3 * p.hidden_size
-                     : required_dim(r, pre, "single_transformer_blocks.0.proj_mlp.weight", 0);
+    head_key = bfl ? "single_blocks.0.norm.query_norm.scale" : "single_transformer_blocks.0.attn.norm_q.weight";
+    mlp_key = bfl ? "single_blocks.0.linear1.weight" : "single_transformer_blocks.0.proj_mlp.weight";
+    head_dim = required_dim(r, pre, head_key, 0, "head dimension");
+    if (bfl) {
+      // linear1 stacks q, k, v (hidden_size rows each) and the MLP input: rows = 3 H + M.
+      const int64_t rows = required_dim(r, pre, mlp_key, 0, "fused qkv + MLP row count");
+      mlp_hidden = rows - 3 * p.hidden_size;
+      if (mlp_hidden <= 0)
+        throw RuntimeError("FLUX checkpoint: tensor '" + pre + mlp_key + "' has shape " +
+                           join_dims(shape_of(r, pre, mlp_key)) + ": its " + std::to_string(rows) +
+                           " rows leave no MLP rows after q, k and v (3 x hidden size " +
+                           std::to_string(p.hidden_size) + " from '" + pre + img_in + "')");
+    } else {
+      mlp_hidden = required_dim(r, pre, mlp_key, 0, "MLP hidden size");
+    }
   } else {
     throw RuntimeError("FLUX checkpoint has no transformer blocks (neither double- nor single-stream)");
   }
-  if (head_dim <= 0 || p.hidden_size % head_dim != 0)
-    throw RuntimeError("FLUX checkpoint: hidden size " + std::to_string(p.hidden_size) +
-                       " is not a multiple of the QK-norm size (head_dim) " + std::to_string(head_dim));
+  if (p.hidden_size % head_dim != 0)
+    throw RuntimeError("FLUX checkpoint: hidden size " + std::to_string(p.hidden_size) + " (tensor '" + pre + img_in +
+                       "' of shape " + join_dims(shape_of(r, pre, img_in)) +
+                       ") is not a multiple of the head dimension " + std::to_string(head_dim) + " (tensor '" + pre +
+                       head_key + "' of shape " + join_dims(shape_of(r, pre, head_key)) + ")");
   p.num_heads = p.hidden_size / head_dim;
-  if (mlp_hidden <= 0)
-    throw RuntimeError("FLUX checkpoint: MLP hidden size " + std::to_string(mlp_hidden) + " is not positive");
   p.mlp_ratio = static_cast<double>(mlp_hidden) / static_cast<double>(p.hidden_size);
   if (p.mlp_hidden() != mlp_hidden)
-    throw RuntimeError("FLUX checkpoint: MLP hidden size " + std::to_string(mlp_hidden) +
-                       " is not representable as hidden_size * mlp_ratio");
+    throw RuntimeError("FLUX checkpoint: MLP hidden size " + std::to_string(mlp_hidden) + " (tensor '" + pre + mlp_key +
+                       "') is not representable as hidden_size * mlp_ratio");
 
   if (!axes_dim.empty()) {
     p.axes_dim = axes_dim;
@@ -216,7 +245,7 @@ void check_against_config_json(const FluxParams& p, const std::string& config_js
     if (got.is_null() && std::string(key) == "out_channels") return;  // diffusers: null = in_channels
     const bool equal = (got.is_number() && want.is_number()) ? got.get<double>() == want.get<double>() : got == want;
     if (!equal)
-      bad.push_back(std::string(section) + key + " is " + got.dump() + " but the weights give " + want.dump());
+      bad.push_back(std::string(section) + key + " is " + quote(got) + " but the weights give " + quote(want));
   };
   const json& d = s.diffusers;
   check(d, "", "patch_size", 1);

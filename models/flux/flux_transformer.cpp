@@ -229,6 +229,11 @@ at::Tensor FluxTransformer::forward(const FluxInputs& in, std::map<std::string, 
   require(in.timesteps, "timesteps", {B});
   if (p_.guidance_embed) require(in.guidance, "guidance", {B});
   const int64_t L_img = in.img.size(1), L_txt = in.txt.size(1);
+  // Empty batches or sequences would reach attention and LayerNorm with zero-sized dims and fail
+  // deep inside ATen; say which input is empty instead.
+  if (B < 1 || L_img < 1 || L_txt < 1)
+    throw RuntimeError("FLUX inputs 'img' " + shape_str(in.img) + " and 'txt' " + shape_str(in.txt) +
+                       " must each have at least one sample and one token");
   for (auto [ids, name, L] : {std::tuple<const at::Tensor*, const char*, int64_t>{&in.img_ids, "img_ids", L_img},
                               {&in.txt_ids, "txt_ids", L_txt}}) {
     if (ids->defined() && ids->dim() == 3) require(*ids, name, {B, L, 3});

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "framework/core/error.h"
+#include "framework/core/excerpt.h"
 #include "framework/io/safetensors.h"
 #include "models/flux/flux_conditioning.h"
 
@@ -149,7 +150,7 @@ FluxWeights load_flux_weights(const SafetensorsReader& r, const FluxParams& p, F
     // Built-in conditioning (flux_conditioning.h) rides along in the same file.
     if (name.rfind(pre + kBuiltinConditioningPrefix, 0) == 0) continue;
     if (!expected.count(name))
-      problems.push_back("unexpected tensor '" + name + "' (shape " + shape_str(r.info(name).shape) + ")");
+      problems.push_back("unexpected tensor '" + excerpt(name) + "' (shape " + shape_str(r.info(name).shape) + ")");
   }
   if (!problems.empty()) {
     std::ostringstream msg;

@@ -7,8 +7,11 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 
 #include "framework/core/error.h"
+#include "framework/core/excerpt.h"
+#include "framework/io/json_limits.h"
 #include "framework/core/paths.h"
 
 namespace pqlab::models {
@@ -23,13 +26,18 @@ bool ends_with(const std::string& s, const std::string& tail) {
 }  // namespace
 
 ShardedSafetensors::ShardedSafetensors(const std::string& index_json_path) : index_path_(index_json_path) {
-  std::ifstream in(index_json_path);
+  std::ifstream in(index_json_path, std::ios::binary);
   if (!in) throw RuntimeError("cannot read checkpoint index '" + index_json_path + "'");
+  std::stringstream text;
+  text << in.rdbuf();
+  // Before parsing: copies and dumps of a deeply nested value would overflow the stack.
+  const std::string too_deep = json_depth_error(text.str());
+  if (!too_deep.empty()) throw RuntimeError("checkpoint index '" + index_json_path + "' is not usable JSON: " + too_deep);
   json j;
   try {
-    j = json::parse(in);
+    j = json::parse(text.str());
   } catch (const json::exception& e) {
-    throw RuntimeError("checkpoint index '" + index_json_path + "' is not valid JSON: " + e.what());
+    throw RuntimeError("checkpoint index '" + index_json_path + "' is not valid JSON: " + excerpt(e.what()));
   }
   if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
     throw RuntimeError("checkpoint index '" + index_json_path + "' has no \"weight_map\" object");
@@ -42,19 +50,19 @@ ShardedSafetensors::ShardedSafetensors(const std::string& index_json_path) : ind
   std::vector<std::string> problems;
   for (const auto& [name, file] : j["weight_map"].items()) {
     if (!file.is_string()) {
-      problems.push_back("weight_map['" + name + "'] is not a file name: " + file.dump());
+      problems.push_back("weight_map['" + excerpt(name) + "'] is not a file name: " + excerpt(file.dump()));
       continue;
     }
     const std::string f = file.get<std::string>();
     if (f.empty() || f.find('/') != std::string::npos || f == "..") {
-      problems.push_back("weight_map['" + name + "'] names '" + f + "', not a file in the index's folder");
+      problems.push_back("weight_map['" + excerpt(name) + "'] names '" + excerpt(f) + "', not a file in the index's folder");
       continue;
     }
     auto it = shard_index.find(f);
     if (it == shard_index.end()) {
       const std::string shard_path = path_join(dir, f);
       if (!is_regular_file(shard_path)) {
-        problems.push_back("shard '" + shard_path + "' (holding '" + name + "') does not exist");
+        problems.push_back("shard '" + shard_path + "' (holding '" + excerpt(name) + "') does not exist");
         shard_index[f] = SIZE_MAX;
         continue;
       }
@@ -63,7 +71,7 @@ ShardedSafetensors::ShardedSafetensors(const std::string& index_json_path) : ind
     }
     if (it->second == SIZE_MAX) continue;
     if (!shards_[it->second]->contains(name)) {
-      problems.push_back("'" + name + "' is mapped to '" + f + "', which does not hold it");
+      problems.push_back("'" + excerpt(name) + "' is mapped to '" + excerpt(f) + "', which does not hold it");
       continue;
     }
     where_[name] = it->second;

@@ -8,6 +8,8 @@
 #include <cmath>
 
 #include "framework/core/error.h"
+#include "framework/core/excerpt.h"
+#include "framework/io/json_limits.h"
 #include "framework/io/idx.h"
 #include "framework/io/safetensors.h"
 
@@ -101,13 +103,15 @@ FmnistClassifier FmnistClassifier::load(const std::string& path, at::Device devi
   FmnistClassifierShape s;
   auto sh = md.find("shape");
   if (sh == md.end()) throw RuntimeError("fmnist classifier '" + path + "': no 'shape' metadata (not a classifier file?)");
+  const std::string too_deep = json_depth_error(sh->second);  // copies of deep JSON recurse
+  if (!too_deep.empty()) throw RuntimeError("fmnist classifier '" + path + "': bad 'shape' metadata: " + too_deep);
   try {
     const auto j = nlohmann::json::parse(sh->second);
     s.c1 = j.at("c1").get<int64_t>();
     s.c2 = j.at("c2").get<int64_t>();
     s.features = j.at("features").get<int64_t>();
   } catch (const nlohmann::json::exception& e) {
-    throw RuntimeError("fmnist classifier '" + path + "': bad 'shape' metadata: " + e.what());
+    throw RuntimeError("fmnist classifier '" + path + "': bad 'shape' metadata: " + excerpt(e.what()));
   }
   std::map<std::string, at::Tensor> w;
   for (const auto& [name, dims] : tensor_shapes(s)) {

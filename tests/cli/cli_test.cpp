@@ -135,6 +135,51 @@ TEST_F(Cli, run_writes_complete_result_and_inspect_reads_it) {
   EXPECT_EQ(run_in_source("inspect " + dir_.file("nope.h5"), dir_).rc, 1);
 }
 
+// issue 8: `name` and variant labels become file names under the output folder; neither may
+// name a path, so nothing is written outside --out / output.dir.
+TEST_F(Cli, issue_8_name_and_label_cannot_escape_the_output_folder) {
+  const std::string out = dir_.file("out");
+  Result r = run_in_source("run experiments/toy_w4a4.yaml --set name=../escaped --out " + out, dir_);
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err,
+            "<command line: --set name=../escaped>: error: 'name' must be a plain file stem (1 to 128 letters, "
+            "digits, '_', '.' or '-', and not '.' or '..'), got '../escaped'\n");
+  const std::string p = dir_.write("labels.yaml", "include: " + std::string(PQLAB_SOURCE_DIR) +
+                                                      "/configs/models/toy_mlp.yaml\n"
+                                                      "variants:\n"
+                                                      "  - {label: ../../evil, method: {name: rtn, weight_format: nvfp4}}\n"
+                                                      "  - {label: .., method: {name: rtn, weight_format: nvfp4}}\n");
+  r = run_in_source("run " + p + " --out " + out, dir_);
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err,
+            p + ":3:13: error: 'label' must be a plain file stem (1 to 128 letters, digits, '_', '.' or '-', and not "
+                "'.' or '..'), got '../../evil'\n"
+                " 3 |   - {label: ../../evil, method: {name: rtn, weight_format: nvfp4}}\n"
+                "   |             ^~~~~~~~~~\n" +
+                p + ":4:13: error: 'label' must be a plain file stem (1 to 128 letters, digits, '_', '.' or '-', and not "
+                "'.' or '..'), got '..'\n"
+                " 4 |   - {label: .., method: {name: rtn, weight_format: nvfp4}}\n"
+                "   |             ^~\n");
+  EXPECT_EQ(list_directory(dir_.path()), (std::vector<std::string>{"labels.yaml", "stderr.txt"}));
+}
+
+// issue 8: the default name is the file's stem, held to the same rule; the error names the file.
+TEST_F(Cli, issue_8_default_name_from_an_odd_file_stem_is_a_config_error) {
+  std::ifstream src(std::string(PQLAB_SOURCE_DIR) + "/experiments/toy_w4a4.yaml");
+  std::stringstream text;
+  text << src.rdbuf();
+  std::string yaml = text.str();
+  yaml.replace(yaml.find("../configs"), 10, std::string(PQLAB_SOURCE_DIR) + "/configs");
+  const std::string p = dir_.write("my run.yaml", yaml);
+  Result r = run_in_source("validate '" + p + "'", dir_);
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, p + ": error: the experiment name defaults to the file stem 'my run', which is not a plain file "
+                       "stem (1 to 128 letters, digits, '_', '.' or '-', and not '.' or '..')\n"
+                       "note: set 'name' in the file (or --set name=...), or rename the file\n");
+  r = run_in_source("validate '" + p + "' --set name=my_run", dir_);
+  EXPECT_EQ(r.rc, 0) << r.err;
+}
+
 TEST_F(Cli, quant_tensor_matches_the_format_and_writes_codes) {
   const at::Tensor x = at::randn({4, 64}) * 3;
   const at::Tensor idx = at::arange(5, at::kInt);

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "framework/config/config_value.h"
+#include "framework/core/paths.h"
 #include "tests/common/run_cli.h"
 #include "tests/common/temp_dir.h"
 
@@ -135,6 +136,22 @@ TEST_F(ConfigErrors, size_depth_and_alias_limits_are_errors) {
   r = validate(bomb);
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.err.find("error: aliases expand to more than 100000 values"), std::string::npos) << r.err;
+}
+
+TEST_F(ConfigErrors, group_size_no_layer_takes_names_the_variant_and_its_line_before_any_forward) {
+  const std::string path = dir_.write("e.yaml", kModel +
+                                                    "variants:\n"
+                                                    "  - {label: ok, method: {name: rtn, weight_format: int}}\n"
+                                                    "  - label: bad\n"
+                                                    "    method: {name: rtn, weight_format: int, act_format: {name: int, group_size: 48}}\n");
+  const Result r = test::pqlab_cli("run " + path + " --out " + dir_.file("out"), dir_, PQLAB_SOURCE_DIR);
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err,
+            path + ":4:5: error: variant 'bad': layer 'embed.in' (K=64): int: last dimension K=64 is not a "
+                   "multiple of group_size 48 (set pad: true to zero-pad the last group)\n"
+                   " 4 |   - label: bad\n"
+                   "   |     ^\n");
+  EXPECT_FALSE(is_regular_file(dir_.file("out/e.h5")));
 }
 
 }  // namespace

@@ -96,6 +96,42 @@ TEST(flux_plugin_config, bad_values_are_config_errors) {
   EXPECT_NO_THROW(test::make_plugin<ModelAdapter>(r, "{adapter: flux, checkpoint: x, width: 1360, height: 768}"));
 }
 
+// issue 8: a width or height that gives zero or a fractional number of image tokens is a config
+// error naming both keys and their values, before anything is loaded.
+TEST(flux_plugin_config, issue_8_zero_or_fractional_image_tokens_are_config_errors) {
+  const auto& r = test::builtin();
+  auto message = [&](const std::string& yaml) -> std::string {
+    try {
+      test::make_plugin<ModelAdapter>(r, yaml);
+    } catch (const ConfigError& e) {
+      return e.diagnostics().at(0).message;
+    }
+    return "";
+  };
+  EXPECT_EQ(message("{adapter: flux, checkpoint: x, width: 8}"),
+            "'width' 8 with 'latent_downsample' 8 gives 0 and a fraction image tokens per row: it must be a positive multiple of 16 "
+            "(2 x latent_downsample)");
+  EXPECT_EQ(message("{adapter: flux, checkpoint: x, height: 1000}"),
+            "'height' 1000 with 'latent_downsample' 8 gives 62 and a fraction image tokens per column: it must be a "
+            "positive multiple of 16 (2 x latent_downsample)");
+  EXPECT_EQ(message("{adapter: flux, checkpoint: x, width: 64, height: 64, latent_downsample: 64}"),
+            "'width' 64 with 'latent_downsample' 64 gives 0 and a fraction image tokens per row: it must be a positive multiple of "
+            "128 (2 x latent_downsample)");
+  // A config made in code skips the reader; load() refuses it before opening the checkpoint.
+  models::FluxConfig c;
+  c.checkpoint = "/nonexistent/flux.safetensors";
+  c.width = 0;
+  FluxAdapter a(c);
+  try {
+    a.load();
+    FAIL() << "load() accepted width 0";
+  } catch (const UsageError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "flux: 'width' 0 and 'height' 1024 with 'latent_downsample' 8 do not give a whole, positive number of "
+              "image tokens: both must be positive multiples of 2 x latent_downsample");
+  }
+}
+
 TEST(flux_plugin_config, the_real_flux_experiment_validates) {
   const std::string exp = std::string(PQLAB_TEST_DATA_DIR) + "/../../experiments/flux_dev_w4a4.yaml";
   const ExperimentSpec spec = load_experiment(exp, {}, test::builtin());

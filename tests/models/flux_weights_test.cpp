@@ -239,6 +239,36 @@ TEST(flux_transformer, bad_inputs_name_the_input_and_shape) {
             "FLUX input 'img_ids' has shape [63, 3], expected [64, 3]");
   EXPECT_EQ(error([](models::FluxInputs& x) { x.y = at::zeros({3, 32}); }),
             "FLUX input 'y' has shape [3, 32], expected [2, 32]");
+  // issue 8: zero image tokens used to surface an internal ATen message.
+  EXPECT_EQ(error([](models::FluxInputs& x) {
+              x.img = at::zeros({2, 0, 16});
+              x.img_ids = at::zeros({0, 3});
+            }),
+            "FLUX inputs 'img' [2, 0, 16] and 'txt' [2, 8, 64] must each have at least one sample and one token");
+}
+
+// issue 8: a zero inferred dimension is refused naming the tensor it comes from, not a quantity
+// derived from it (img_in.weight with 0 rows used to blame the "MLP hidden size").
+TEST(flux_params, issue_8_zero_dimensions_name_the_tensor_and_its_shape) {
+  PQLAB_REQUIRE_FLUX_GOLDEN();
+  test::TempDir dir;
+  EXPECT_EQ(load_error(edited(dir, "bfl", [](Tensors& t) { find(t, "img_in.weight") = at::zeros({0, 16}); })),
+            "FLUX checkpoint: tensor 'img_in.weight' has shape (0, 16), so the hidden size (its dimension 0) would "
+            "be 0; it must be positive");
+  EXPECT_EQ(load_error(edited(dir, "diffusers", [](Tensors& t) { find(t, "x_embedder.weight") = at::zeros({128, 0}); })),
+            "FLUX checkpoint: tensor 'x_embedder.weight' has shape (128, 0), so the input channel count (its "
+            "dimension 1) would be 0; it must be positive");
+  EXPECT_EQ(load_error(edited(dir, "bfl",
+                              [](Tensors& t) { find(t, "double_blocks.0.img_attn.norm.query_norm.scale") = at::zeros({0}); })),
+            "FLUX checkpoint: tensor 'double_blocks.0.img_attn.norm.query_norm.scale' has shape (0), so the head "
+            "dimension (its dimension 0) would be 0; it must be positive");
+  EXPECT_EQ(load_error(edited(dir, "bfl", [](Tensors& t) { find(t, "double_blocks.0.img_mlp.0.weight") = at::zeros({0, 128}); })),
+            "FLUX checkpoint: tensor 'double_blocks.0.img_mlp.0.weight' has shape (0, 128), so the MLP hidden size "
+            "(its dimension 0) would be 0; it must be positive");
+  EXPECT_EQ(load_error(edited(dir, "bfl",
+                              [](Tensors& t) { find(t, "double_blocks.0.img_attn.norm.query_norm.scale") = at::zeros({48}); })),
+            "FLUX checkpoint: hidden size 128 (tensor 'img_in.weight' of shape (128, 16)) is not a multiple of the "
+            "head dimension 48 (tensor 'double_blocks.0.img_attn.norm.query_norm.scale' of shape (48))");
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "framework/core/error.h"
+#include "framework/core/partial_files.h"
 #include "framework/core/paths.h"
 
 namespace pqlab {
@@ -196,7 +197,7 @@ TEST(hdf5_file, nothing_exists_at_final_path_before_commit) {
   const std::string path = dir.file("r.h5");
   H5Writer w(path);
   w.write("/x", at::ones({2}));
-  EXPECT_EQ(w.partial_path(), path + ".partial-" + std::to_string(::getpid()));
+  EXPECT_EQ(w.partial_path(), path + ".partial-" + partial_file_tag());
   EXPECT_FALSE(path_exists(path));
   EXPECT_TRUE(path_exists(w.partial_path()));
   w.commit();
@@ -246,7 +247,8 @@ TEST(hdf5_file, killed_writer_never_produces_the_final_file) {
   EXPECT_FALSE(path_exists(path));
   // Only the recognisable partial file can remain.
   for (const std::string& name : dir.entries()) {
-    EXPECT_EQ(name, "r.h5.partial-" + std::to_string(child));
+    const std::string host = partial_file_tag().substr(0, partial_file_tag().rfind('-'));
+    EXPECT_EQ(name, "r.h5.partial-" + host + "-" + std::to_string(child));
   }
 }
 

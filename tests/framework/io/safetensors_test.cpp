@@ -375,6 +375,63 @@ TEST(safetensors, corrupt_headers_are_runtime_errors_naming_file_and_key) {
   }
 }
 
+// Exact message of the RuntimeError `fn` throws.
+template <class Fn>
+std::string runtime_error_text(Fn fn) {
+  try {
+    fn();
+  } catch (const RuntimeError& e) {
+    return e.what();
+  }
+  return "(no RuntimeError)";
+}
+
+// issue 8: 100,000 nested arrays (a 200 KB header) used to parse, then overflow the stack in the
+// dump() of the error path. The nesting is refused before parsing, wherever it occurs.
+TEST(safetensors, issue_8_deeply_nested_header_is_refused_before_parsing) {
+  ScratchDir dir;
+  const std::string deep = std::string(100'000, '[') + std::string(100'000, ']');
+  const std::string path = dir.file("deep.safetensors");
+  write_file(path, make_file("{\"w\":" + deep + "}", ""));
+  EXPECT_EQ(runtime_error_text([&] { SafetensorsFile f(path); }),
+            path + ": invalid safetensors header: 'header JSON': arrays and objects nest deeper than 64 levels "
+                   "(at byte 68)");
+  // Inside metadata, and as a shape: the same error, at the first level too many.
+  write_file(path, make_file(R"({"__metadata__":{"a":)" + deep + "}}", ""));
+  EXPECT_EQ(runtime_error_text([&] { SafetensorsFile f(path); }),
+            path + ": invalid safetensors header: 'header JSON': arrays and objects nest deeper than 64 levels "
+                   "(at byte 83)");
+  // Brackets inside strings (escaped quotes included) are text, not nesting.
+  const std::string name = "w\\\"" + std::string(1000, '[');
+  write_file(path, make_file("{\"" + name + R"(":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}})", "x"));
+  SafetensorsFile ok(path);
+  EXPECT_EQ(ok.names(), std::vector<std::string>{"w\"" + std::string(1000, '[')});
+  // 64 levels are allowed: the root, the entry and 62 levels of a (wrong) shape.
+  const std::string shape = std::string(62, '[') + std::string(62, ']');
+  write_file(path, make_file(R"({"w":{"dtype":"U8","shape":)" + shape + R"(,"data_offsets":[0,1]}})", "x"));
+  EXPECT_EQ(runtime_error_text([&] { SafetensorsFile f(path); }),
+            path + ": invalid safetensors header: 'w': shape " + shape + " must hold non-negative integers");
+}
+
+// issue 8: offending values are quoted in at most 200 characters, however large.
+TEST(safetensors, issue_8_offending_values_are_quoted_in_bounded_length) {
+  ScratchDir dir;
+  const std::string path = dir.file("long.safetensors");
+  std::string shape = "[";
+  for (int i = 0; i < 100'000; ++i) shape += (i ? ",-1" : "-1");
+  shape += "]";
+  write_file(path, make_file(R"({"w":{"dtype":"U8","shape":)" + shape + R"(,"data_offsets":[0,1]}})", "x"));
+  EXPECT_EQ(runtime_error_text([&] { SafetensorsFile f(path); }),
+            path + ": invalid safetensors header: 'w': shape " + shape.substr(0, 200) +
+                "... must hold non-negative integers");
+  // The entry itself, and a tensor name of 100,000 characters.
+  const std::string long_name(100'000, 'n');
+  write_file(path, make_file("{\"" + long_name + "\":\"" + std::string(100'000, 'v') + "\"}", ""));
+  EXPECT_EQ(runtime_error_text([&] { SafetensorsFile f(path); }),
+            path + ": invalid safetensors header: '" + std::string(200, 'n') + "...': entry is not an object: \"" +
+                std::string(199, 'v') + "...");
+}
+
 TEST(safetensors, hand_written_valid_file_with_gaps_and_empty_tensors_reads) {
   // Not everything valid comes from our writer: unpadded header, a gap, a zero-byte tensor.
   ScratchDir dir;
