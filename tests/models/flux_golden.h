@@ -1,4 +1,6 @@
-// Access to the tiny FLUX golden data (../shared/golden/flux_tiny_a, see its README) for tests.
+// Access to the tiny FLUX golden data (tests/data/flux_tiny_a, see its README) for tests. The data
+// lives in the repository so that a clone alone runs every golden test; a missing file fails the
+// test (a fixture that silently skips hides a broken checkout).
 #pragma once
 #include <ATen/ATen.h>
 
@@ -10,7 +12,7 @@
 
 namespace pqlab::test {
 
-inline std::string flux_golden_dir() { return std::string(PQLAB_SHARED_DIR) + "/golden/flux_tiny_a"; }
+inline std::string flux_golden_dir() { return std::string(PQLAB_TEST_DATA_DIR) + "/flux_tiny_a"; }
 inline std::string flux_golden(const std::string& rel) { return flux_golden_dir() + "/" + rel; }
 inline bool flux_golden_present() {
   return is_regular_file(flux_golden("fp32/weights_bfl.safetensors")) &&
@@ -21,7 +23,7 @@ inline bool flux_golden_present() {
 #define PQLAB_REQUIRE_FLUX_GOLDEN()                                                                         \
   do {                                                                                                      \
     if (!::pqlab::test::flux_golden_present())                                                              \
-      GTEST_SKIP() << "FLUX golden data not found under " << ::pqlab::test::flux_golden_dir()              \
+      FAIL() << "FLUX golden data not found under " << ::pqlab::test::flux_golden_dir()              \
                    << " (expected fp32/weights_{bfl,diffusers}.safetensors and {fp32,bf16}/outputs.safetensors)"; \
   } while (0)
 

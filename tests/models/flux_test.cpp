@@ -1,4 +1,4 @@
-// FLUX transformer against the golden data (../shared/golden/flux_tiny_a): both key formats in
+// FLUX transformer against the golden data (tests/data/flux_tiny_a): both key formats in
 // fp32, a bf16 run, batched ids, a sharded diffusers folder, CUDA when present, and the
 // `pqlab forward` command end to end. Weight-loading errors: flux_weights_test.cpp.
 #include <ATen/ATen.h>

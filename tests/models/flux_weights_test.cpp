@@ -1,6 +1,6 @@
 // FLUX checkpoint handling: parameter inference, config.json cross-checks, corrupt checkpoints
 // (one clear error listing every problem), key prefixes, linear-site keys, bad forward inputs.
-// Uses the golden tiny model (../shared/golden/flux_tiny_a) as the base of every case.
+// Uses the golden tiny model (tests/data/flux_tiny_a) as the base of every case.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 

@@ -255,9 +255,8 @@ TEST(safetensors, misaligned_data_is_copied_with_correct_values) {
 }
 
 TEST(safetensors, reads_golden_flux_tiny_checkpoint) {
-  const std::string path =
-      std::string(PQLAB_SHARED_DIR) + "/golden/flux_tiny_a/fp32/weights_bfl.safetensors";
-  if (!path_exists(path)) GTEST_SKIP() << "golden file not present: " << path;
+  const std::string path = std::string(PQLAB_TEST_DATA_DIR) + "/flux_tiny_a/fp32/weights_bfl.safetensors";
+  ASSERT_TRUE(path_exists(path)) << "golden file missing: " << path;
   const auto reader = open_safetensors(path);
   EXPECT_EQ(reader->metadata().at("format"), "bfl");
   const std::string name = "double_blocks.0.img_attn.qkv.weight";
