@@ -12,6 +12,7 @@ packages=(
   libyaml-cpp-dev libhdf5-dev libboost-program-options-dev libeigen3-dev libgtest-dev
   nlohmann-json3-dev libspdlog-dev libfmt-dev zlib1g-dev
   libstb-dev dataset-fashion-mnist  # PNG image grids (stb_image_write); Fashion-MNIST idx files
+  clang libclang-rt-14-dev          # libFuzzer targets (scripts/fuzz.sh, the fuzz smoke tests)
 )
 missing=()
 for p in "${packages[@]}"; do
