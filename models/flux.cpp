@@ -130,21 +130,43 @@ at::Tensor FluxAdapter::sample_inputs(int64_t count, uint64_t seed) const {
   return flux_pack_latents(noise).to(model_->device(), model_->dtype());
 }
 
-at::Tensor FluxAdapter::forward(const at::Tensor& inputs, int64_t first_sample) {
-  require_loaded("forward()");
+std::vector<double> FluxAdapter::schedule() const {
+  require_loaded("schedule()");
+  return std::vector<double>(timesteps_.begin(), timesteps_.end());
+}
+
+const UpdateRule& FluxAdapter::update_rule() const {
+  static const EulerUpdate euler;
+  return euler;
+}
+
+at::Tensor FluxAdapter::velocity(const at::Tensor& x, const StepContext& ctx) {
+  require_loaded("velocity()");
   if (cond_.size() == 0)
     throw RuntimeError("flux: sampling needs text conditioning and checkpoint '" + cfg_.checkpoint +
                        "' has none built in; set the model's 'conditioning' to a file made by "
                        "scripts/make_flux_conditioning.py");
   const FluxParams& p = model_->params();
-  if (inputs.dim() != 3 || inputs.size(1) != image_seq_len() || inputs.size(2) != p.in_channels)
-    throw RuntimeError("flux: forward() inputs must be packed noise [B, " + std::to_string(image_seq_len()) + ", " +
+  if (x.dim() != 3 || x.size(1) != image_seq_len() || x.size(2) != p.in_channels)
+    throw RuntimeError("flux: latents must be packed [B, " + std::to_string(image_seq_len()) + ", " +
                        std::to_string(p.in_channels) + "] for " + std::to_string(cfg_.width) + "x" +
-                       std::to_string(cfg_.height) + " px, got " + shape_str(inputs));
+                       std::to_string(cfg_.height) + " px, got " + shape_str(x));
+  // Row r uses prompt (first_sample + r) mod N; the tensors are built as flux_sample builds them
+  // (models/flux/flux_sampler.cpp), so a trajectory of velocity() calls reproduces it bit for bit.
+  const int64_t B = x.size(0), n = cond_.size();
   std::vector<int64_t> rows;
-  const int64_t n = cond_.size();
-  for (int64_t i = 0; i < inputs.size(0); ++i) rows.push_back(((first_sample + i) % n + n) % n);
-  return flux_sample(*model_, cond_.rows(rows), inputs, img_ids_, timesteps_, static_cast<float>(cfg_.guidance));
+  for (int64_t i = 0; i < B; ++i) rows.push_back(((ctx.first_sample + i) % n + n) % n);
+  const FluxConditioning c = cond_.rows(rows);
+  const at::TensorOptions opts = at::TensorOptions().dtype(model_->dtype()).device(model_->device());
+  FluxInputs in;
+  in.img = x.to(model_->device(), model_->dtype());
+  in.txt = c.txt;
+  in.y = c.y;
+  in.txt_ids = c.txt_ids.to(model_->device());
+  in.img_ids = img_ids_.to(model_->device());
+  if (p.guidance_embed) in.guidance = at::full({B}, static_cast<double>(static_cast<float>(cfg_.guidance)), opts);
+  in.timesteps = at::full({B}, ctx.t, opts);
+  return model_->forward(in);
 }
 
 at::Tensor FluxAdapter::unpack(const at::Tensor& packed) const {

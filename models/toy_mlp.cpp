@@ -94,8 +94,15 @@ class ToyMlp final : public ConfiguredPlugin<ModelAdapter, ToyMlpConfig> {
     return to_model(x);
   }
 
-  at::Tensor forward(const at::Tensor& u, int64_t /*first_sample*/) override {
-    if (sites_.empty()) throw RuntimeError("toy_mlp: forward() before load()");
+  // A plain network is the one-step case of the step-level contract: one call, and the result is
+  // its output.
+  std::vector<double> schedule() const override { return {1.0, 0.0}; }
+  const UpdateRule& update_rule() const override {
+    static const OutputUpdate output;
+    return output;
+  }
+  at::Tensor velocity(const at::Tensor& u, const StepContext& /*ctx*/) override {
+    if (sites_.empty()) throw RuntimeError("toy_mlp: velocity() before load()");
     at::Tensor x = sites_[0]->forward(u);
     for (int64_t i = 0; i < cfg_.blocks; ++i) {
       const at::Tensor h = sites_[1 + 2 * i]->forward(rms_norm(x) * gammas_[i]);

@@ -7,6 +7,7 @@
 
 #include "framework/cli/cli.h"
 #include "framework/cli/options.h"
+#include "framework/experiment/result_paths.h"
 #include "framework/io/hdf5_file.h"
 
 namespace pqlab::cli {
@@ -42,16 +43,26 @@ int command_inspect(CommandContext& c) {
     }
     c.out << '\n';
   }
-  if (r.exists("/variant_labels")) {
+  if (r.exists(result_paths::kVariantLabels)) {
     c.out << "\noutput metrics (mean over held-out samples):\n";
-    for (const auto& label : r.read_strings("/variant_labels")) {
-      const std::string g = "/variants/" + label;
+    for (const auto& label : r.read_strings(result_paths::kVariantLabels)) {
+      const std::string g = result_paths::variant(label);
       c.out << "  " << label;
       for (const auto& [k, v] : r.attrs(g))
         if (k == "weight_format" || k == "act_format" || k == "method") c.out << "  " << k << "=" << v;
-      if (r.exists(g + "/output"))
-        for (const auto& [k, v] : r.attrs(g + "/output")) c.out << "  " << k << "=" << v;
+      if (r.exists(result_paths::variant_output(label)))
+        for (const auto& [k, v] : r.attrs(result_paths::variant_output(label))) c.out << "  " << k << "=" << v;
       c.out << '\n';
+      // Per-step errors, mean over samples: teacher-forced velocity and free-running latent.
+      for (const auto& [name, path] : {std::pair<std::string, std::string>{"velocity rel_mse (teacher-forced)",
+                                                                             result_paths::variant_tf_velocity_rel_mse(label)},
+                                       {"latent rel_mse (free-running)", result_paths::variant_fr_latent_rel_mse(label)}}) {
+        if (!r.exists(path)) continue;
+        const at::Tensor per_step = r.read(path).to(at::kDouble).mean(0);
+        c.out << "    " << name << " per step:";
+        for (int64_t s = 0; s < per_step.size(0); ++s) c.out << ' ' << std::setprecision(3) << per_step[s].item<double>();
+        c.out << '\n';
+      }
     }
   }
   if (show_config) c.out << "\nconfig:\n" << config;

@@ -1,4 +1,6 @@
 // `pqlab run` and `pqlab validate`.
+#include <unistd.h>
+
 #include <ostream>
 
 #include "framework/cli/cli.h"
@@ -13,6 +15,7 @@ struct ExperimentArgs {
   std::string path, out;
   std::vector<std::string> sets;
   bool print_config = false;
+  bool quiet = false;
 };
 
 bool parse_experiment_args(CommandContext& c, bool with_out, const char* synopsis, ExperimentArgs& a) {
@@ -22,7 +25,9 @@ bool parse_experiment_args(CommandContext& c, bool with_out, const char* synopsi
       ("experiment", po::value(&a.path)->required(), "experiment YAML file")
       ("set", po::value(&a.sets)->composing(), "override a config value: key.path=value (repeatable)")
       ("print-config", po::bool_switch(&a.print_config), "print the fully resolved config");
-  if (with_out) desc.add_options()("out", po::value(&a.out), "output folder (overrides output.dir)");
+  if (with_out)
+    desc.add_options()("out", po::value(&a.out), "output folder (overrides output.dir)")(
+        "quiet,q", po::bool_switch(&a.quiet), "no progress on stderr");
   po::positional_options_description pos;
   pos.add("experiment", 1);
   po::variables_map vm;
@@ -38,6 +43,10 @@ int command_run(CommandContext& c) {
   if (a.print_config) c.out << spec.resolved_yaml;
   RunOptions opts;
   opts.out_dir = a.out;
+  if (!a.quiet) {
+    opts.progress = &c.err;
+    opts.progress_terminal = ::isatty(STDERR_FILENO) == 1;
+  }
   opts.diagnostics = &c.err;
   const RunSummary s = run_experiment(spec, opts);
   c.out << "experiment " << spec.name << " (model " << spec.model.name << ", " << spec.model->describe() << ")\n"

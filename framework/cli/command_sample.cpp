@@ -6,7 +6,7 @@
 // compared against.
 //
 // Output (safetensors, all tensors F32):
-//   output   the adapter's forward result, first dim = count (FLUX: packed latents [N, L_img, 64])
+//   output   the trajectory's result (run_trajectory), first dim = count (FLUX: packed latents [N, L_img, 64])
 //   inputs   the inputs it started from (FLUX: packed noise)
 //   latents  FLUX only: output unpacked to [N, 16, H/8, W/8], ready for the VAE after
 //            latents / 0.3611 + 0.1159 (models.md 2.5)
@@ -24,6 +24,7 @@
 #include "framework/core/paths.h"
 #include "framework/core/version.h"
 #include "framework/experiment/experiment_spec.h"
+#include "framework/experiment/trajectory.h"
 #include "framework/io/safetensors.h"
 #include "models/flux/flux_adapter.h"
 
@@ -59,7 +60,7 @@ int command_sample(CommandContext& c) {
   const at::Tensor inputs = model.sample_inputs(count, spec.eval_seed());
   std::vector<at::Tensor> outs;
   for (int64_t i = 0; i < count; ++i) {
-    outs.push_back(model.forward(inputs.narrow(0, i, 1), i).to(at::kCPU, at::kFloat));
+    outs.push_back(run_trajectory(model, inputs.narrow(0, i, 1), i).to(at::kCPU, at::kFloat));
     c.out << "sample " << i + 1 << "/" << count << " done\n" << std::flush;
   }
   const at::Tensor output = at::cat(outs, 0);

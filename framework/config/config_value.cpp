@@ -132,10 +132,12 @@ Node load_recursive(const std::string& path, const std::vector<std::string>& sea
                errors);
     return {};
   }
-  // Read at most one byte past the limit: the size check above does not see pipes or /dev files.
-  std::string text(kMaxConfigFileBytes + 1, '\0');
-  in.read(&text[0], static_cast<std::streamsize>(text.size()));
-  text.resize(static_cast<size_t>(in.gcount()));
+  // Read in chunks and stop one chunk past the limit: the size check above does not see pipes or
+  // /dev files, and a buffer of the limit's size per file would cost more than parsing a config.
+  std::string text;
+  char chunk[1 << 16];
+  while (text.size() <= kMaxConfigFileBytes && in.read(chunk, sizeof chunk).gcount() > 0)
+    text.append(chunk, static_cast<size_t>(in.gcount()));
   if (text.size() > kMaxConfigFileBytes) {
     file_error(path, included_from, "config file is larger than the limit of " +
                                         std::to_string(kMaxConfigFileBytes) + " bytes", errors);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "framework/config/config_io.h"
+#include "framework/experiment/calibration.h"
 #include "framework/core/excerpt.h"
 #include "framework/core/paths.h"
 #include "framework/registry/registries.h"
@@ -15,17 +16,22 @@ namespace pqlab {
 struct DataSpec {
   int64_t eval_samples = 8;    ///< held-out inputs every output and image metric is computed on
   int64_t layer_samples = 8;   ///< of those, the first min(layer_samples, eval_samples) are traced per layer
-  int64_t batch_size = 1;      ///< samples per forward for the untraced ones
+  int64_t batch_size = 1;      ///< samples per model call
+  bool propagated = true;      ///< measure propagated per-layer errors (needs one step of site outputs in memory)
   template <class IO> static void map(IO& io, DataSpec& c) {
     io.field("eval_samples", c.eval_samples, "number of held-out evaluation inputs (diffusion models: images)",
              config::in_range(1, 1e9));
     io.field("layer_samples", c.layer_samples,
-             "the first min(layer_samples, eval_samples) inputs also give per-layer errors; their full-precision "
-             "layer inputs and outputs are kept in memory (0 = no per-layer errors)",
+             "the first min(layer_samples, eval_samples) samples are also evaluated teacher-forced: at every step "
+             "the full-precision latent feeds both models, giving per-layer and velocity errors per step "
+             "(0 = free-running evaluation only)",
              config::in_range(0, 1e9));
     io.field("batch_size", c.batch_size,
-             "inputs per forward outside the per-layer pass (activation groups 'tensor' then span the batch)",
-             config::in_range(1, 1e6));
+             "samples per model call (activation groups 'tensor' then span the batch)", config::in_range(1, 1e6));
+    io.field("propagated", c.propagated,
+             "teacher-forced propagated per-layer errors (each layer's output inside the quantized model against "
+             "full precision); they keep one step of one batch of every layer's full-precision output in memory "
+             "(~13 GB for FLUX.1 at 1024x1024, batch 1); false keeps only isolated errors");
   }
 };
 
@@ -78,6 +84,7 @@ struct ExperimentSpec {
   int64_t seed = 0;        ///< every random draw of the run derives from it
   Plugin<ModelAdapter> model;
   DataSpec data;
+  CalibrationSpec calibration;
   std::vector<VariantSpec> variants;
   std::vector<Plugin<Metric>> metrics;
   ImagesSpec images;
@@ -93,7 +100,9 @@ struct ExperimentSpec {
                  "'");
     io.field("seed", c.seed, "master seed for data and any randomized method", config::in_range(0, 9.0e15));
     config::plugin_field(io, "model", c.model, "model adapter and its settings", config::required());
-    io.field("data", c.data, "calibration and evaluation data");
+    io.field("data", c.data, "held-out evaluation data");
+    io.field("calibration", c.calibration,
+             "calibration trajectories and the statistics collected on them (stored under /calibration)");
     io.field("variants", c.variants, "quantized variants compared against full precision", config::required());
     config::plugin_list_field(io, "metrics", c.metrics,
                               "metrics comparing each variant to full precision, per layer and on the model output");
@@ -104,6 +113,8 @@ struct ExperimentSpec {
   /// Seed of the held-out inputs: one stream per split, all derived from `seed`, so `pqlab run`
   /// and `pqlab sample` draw identical held-out samples.
   uint64_t eval_seed() const { return static_cast<uint64_t>(seed) * 1000003ULL + 2; }
+  /// Seed of the calibration noise: another stream of the same family, disjoint from eval_seed().
+  uint64_t calibration_seed() const { return static_cast<uint64_t>(seed) * 1000003ULL + 1; }
 
   std::string source_path;    ///< the YAML file it came from
   std::string resolved_yaml;  ///< every key with its final value (includes, --set and defaults applied)

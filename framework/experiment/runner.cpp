@@ -15,10 +15,15 @@
 #include "framework/config/config_value.h"
 #include "framework/config/config_writer.h"
 #include "framework/core/partial_files.h"
+#include "framework/core/progress.h"
 #include "framework/core/paths.h"
 #include "framework/core/version.h"
 #include "framework/io/hdf5_file.h"
 #include "framework/io/png.h"
+#include "framework/experiment/calibration.h"
+#include "framework/experiment/result_paths.h"
+#include "framework/experiment/step_evaluation.h"
+#include "framework/experiment/trajectory.h"
 #include "framework/core/error.h"
 #include "framework/quant/linear_site.h"
 
@@ -53,26 +58,6 @@ std::string plugin_yaml(Plugin<I>& p) {
   return config::to_yaml(n);
 }
 
-// Per-site record of the full-precision pass: the exact inputs and outputs of every linear layer.
-struct SiteRecord {
-  std::vector<at::Tensor> inputs, outputs;  // one per traced sample
-};
-
-// Runs every evaluation input through the model: the first `traced` one at a time with the taps
-// `arm` installs (removed afterwards), the rest in batches of `batch`. Returns the outputs in
-// sample order, concatenated along dim 0.
-at::Tensor forward_all(ModelAdapter& model, const std::vector<LinearSite*>& sites, const at::Tensor& inputs,
-                       int64_t traced, int64_t batch, const std::function<void()>& arm) {
-  std::vector<at::Tensor> outs;
-  const int64_t n = inputs.size(0);
-  if (traced > 0 && arm) arm();
-  for (int64_t i = 0; i < traced; ++i) outs.push_back(model.forward(inputs.narrow(0, i, 1), i).detach().clone());
-  for (auto* s : sites) s->set_tap(nullptr);
-  for (int64_t i = traced; i < n; i += batch)
-    outs.push_back(model.forward(inputs.narrow(0, i, std::min(batch, n - i)), i).detach().clone());
-  return at::cat(outs, 0);
-}
-
 // Image metrics of one image set (and, when `fp` is given, the paired metrics against it), in the
 // order of ImagesSpec; also written as attributes of `group`.
 std::vector<std::pair<std::string, double>> image_metrics(const ImagesSpec& spec, const ImageSet& set,
@@ -86,28 +71,127 @@ std::vector<std::pair<std::string, double>> image_metrics(const ImagesSpec& spec
   return v;
 }
 
+
+// Stage: calibration trajectories in full precision, statistics at the input of every site some
+// variant quantizes.
+// "step 3/12, samples 4-5/10": which model call of a phase just finished.
+std::string call_text(const StepContext& c, int64_t samples) {
+  std::string s = "step " + std::to_string(c.step + 1) + "/" + std::to_string(c.num_steps) + ", sample";
+  if (c.count > 1) s += "s " + std::to_string(c.first_sample + 1) + "-" + std::to_string(c.first_sample + c.count);
+  else s += " " + std::to_string(c.first_sample + 1);
+  return s + "/" + std::to_string(samples);
+}
+
+// Model calls of a phase over n samples in batches.
+int64_t calls(int64_t n, int64_t batch, int64_t steps) { return (n + batch - 1) / batch * steps; }
+
+Calibration calibrate(ModelAdapter& model, const std::vector<LinearSite*>& sites, const ExperimentSpec& spec,
+                      int64_t keep_rows, Progress& progress) {
+  const CalibrationSpec& c = spec.calibration;
+  const int64_t first = c.first_sample >= 0 ? c.first_sample : spec.data.eval_samples;
+  const int64_t steps = static_cast<int64_t>(model.schedule().size()) - 1;
+  CalibrationCollector collector(sites, c.buckets, steps, keep_rows, spec.calibration_seed());
+  StepContext current;
+  collector.arm(&current);
+  const at::Tensor x0 = model.sample_inputs(c.samples, spec.calibration_seed());
+  TrajectoryHooks hooks;
+  hooks.before_call = [&current](const StepContext& ctx) { current = ctx; };
+  progress.phase("calibration", calls(c.samples, c.batch_size, steps));
+  hooks.after_call = [&](const StepContext& ctx, const at::Tensor&, const at::Tensor&) {
+    StepContext shown = ctx;
+    shown.first_sample -= first;
+    progress.advance(call_text(shown, c.samples));
+  };
+  for (int64_t i = 0; i < c.samples; i += c.batch_size)
+    run_trajectory(model, x0.narrow(0, i, std::min(c.batch_size, c.samples - i)), first + i, hooks);
+  collector.disarm();
+  Calibration cal = collector.finish();
+  cal.timesteps = model.schedule();
+  cal.noise_seed = spec.calibration_seed();
+  for (int64_t i = 0; i < c.samples; ++i) cal.samples.push_back(first + i);
+  cal.prompts = model.prompts(first, c.samples);
+  return cal;
+}
+
+void write_calibration(H5Writer& h5, const Calibration& cal, int64_t keep_rows) {
+  namespace rp = result_paths;
+  h5.write(rp::calibration_samples(), at::tensor(cal.samples, at::kLong));
+  if (!cal.prompts.empty()) h5.write_strings(rp::calibration_prompts(), cal.prompts);
+  h5.write(rp::calibration_timesteps(), at::tensor(cal.timesteps, at::kDouble));
+  h5.write(rp::calibration_buckets(), at::tensor(cal.bucket_first_step, at::kLong));
+  h5.write_strings(rp::calibration_site_keys(), cal.site_keys);
+  h5.set_attr(rp::kCalibration, "noise_seed", static_cast<int64_t>(cal.noise_seed));
+  h5.set_attr(rp::kCalibration, "keep_rows", keep_rows);
+  for (const std::string& key : cal.site_keys) {
+    const std::vector<InputStats>& per_bucket = cal.stats.at(key);
+    std::vector<at::Tensor> count, sum, sumsq, absmax;
+    for (const InputStats& st : per_bucket) {
+      count.push_back(st.count.reshape({1}));
+      sum.push_back(st.sum);
+      sumsq.push_back(st.sumsq);
+      absmax.push_back(st.absmax);
+    }
+    const std::string g = rp::calibration_site(key);
+    h5.write(g + "/count", at::cat(count).cpu());
+    h5.write(g + "/sum", at::stack(sum).cpu());
+    h5.write(g + "/sumsq", at::stack(sumsq).cpu());
+    h5.write(g + "/absmax", at::stack(absmax).cpu());
+    const InputStats pooled = cal.pooled(key);
+    h5.write(g + "/pooled_sum", pooled.sum.cpu());
+    h5.write(g + "/pooled_sumsq", pooled.sumsq.cpu());
+    h5.write(g + "/pooled_absmax", pooled.absmax.cpu());
+    h5.set_attr(g, "pooled_count", pooled.count.item<double>());
+    h5.write(g + "/weight_sq_mean", cal.weight_sq_mean.at(key).cpu());
+    h5.write(g + "/weight_absmax", cal.weight_absmax.at(key).cpu());
+    if (keep_rows > 0) {
+      // [buckets, keep_rows, K] float32, rows a bucket did not fill are NaN.
+      const int64_t k = per_bucket.at(0).sum.size(0);
+      at::Tensor rows = at::full({static_cast<int64_t>(per_bucket.size()), keep_rows, k}, std::nan(""), at::kFloat);
+      for (size_t b = 0; b < per_bucket.size(); ++b)
+        if (per_bucket[b].rows.defined())
+          rows[static_cast<int64_t>(b)].narrow(0, 0, per_bucket[b].rows.size(0)).copy_(per_bucket[b].rows.cpu());
+      h5.write(g + "/rows", rows);
+    }
+  }
+}
+
+std::vector<SiteState> states_of(const std::vector<LinearSite*>& sites) {
+  std::vector<SiteState> v;
+  for (auto* s : sites) v.push_back(s->state());
+  return v;
+}
+
+void set_states(const std::vector<LinearSite*>& sites, const std::vector<SiteState>& states) {
+  for (size_t i = 0; i < sites.size(); ++i) sites[i]->set_state(states[i]);
+}
+
+double mean_of(const at::Tensor& t) { return t.numel() ? t.to(at::kDouble).mean().item<double>() : std::nan(""); }
+
 }  // namespace
 
 RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
+  namespace rp = result_paths;
   const std::string start = now_iso8601();
   ModelAdapter& model = *spec.model.impl;
   model.load();
-  std::vector<LinearSite*> sites = model.linear_sites();
+  const std::vector<LinearSite*> sites = model.linear_sites();
+  const std::vector<SiteState> fp = states_of(sites);
 
-  // Keep full-precision weights so every variant starts from the same model.
-  std::vector<at::Tensor> fp_weights;
-  for (auto* s : sites) fp_weights.push_back(s->weight().clone());
+  // What the methods need from calibration; the calibration block can ask for more.
+  CalibrationNeeds needs;
+  for (auto& v : spec.variants) {
+    const CalibrationNeeds n = v.method->needs();
+    needs.statistics = needs.statistics || n.statistics;
+    needs.keep_rows = std::max(needs.keep_rows, n.keep_rows);
+  }
+  const int64_t keep_rows = std::max(needs.keep_rows, spec.calibration.keep_rows);
+  if (needs.statistics && spec.calibration.samples == 0)
+    throw UsageError("a method of this experiment needs calibration statistics: set 'calibration.samples' > 0");
 
-  auto restore_full_precision = [&] {
-    for (size_t i = 0; i < sites.size(); ++i) {
-      sites[i]->set_weight(fp_weights[i]);
-      sites[i]->set_act_format(nullptr);
-    }
-  };
-  auto apply_variant = [&](VariantSpec& v) {
-    restore_full_precision();
+  auto apply_variant = [&](VariantSpec& v, const Calibration* cal) {
+    set_states(sites, fp);
     try {
-      v.method->apply(model);
+      v.method->apply(model, cal);
     } catch (const UsageError& e) {
       // Found only once layer shapes are known; point at the variant's config all the same.
       Diagnostic d;
@@ -116,27 +200,37 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
       throw ConfigError({d});
     }
   };
-  // Every variant is applied once before any forward pass, so that a setting no layer can take
-  // (a group size that does not divide K) fails in seconds, not after the full-precision pass.
-  for (auto& v : spec.variants) apply_variant(v);
-  restore_full_precision();
+  // Methods that need no statistics are applied once before any forward pass, so that a setting
+  // no layer can take (a group size that does not divide K) fails in seconds.
+  for (auto& v : spec.variants)
+    if (!v.method->needs().statistics) apply_variant(v, nullptr);
+  set_states(sites, fp);
 
-  const at::Tensor inputs = model.sample_inputs(spec.data.eval_samples, spec.eval_seed());
-  const int64_t n_samples = inputs.size(0);
-  const int64_t traced = std::min(spec.data.layer_samples, n_samples);
+  // Stage: calibration.
+  std::vector<LinearSite*> selected;
+  for (auto* s : sites)
+    for (auto& v : spec.variants)
+      if (v.method->selects(s->key())) {
+        selected.push_back(s);
+        break;
+      }
+  const bool calibrated = spec.calibration.samples > 0;
+  Calibration cal;
+  Progress progress(opts.progress, opts.progress_terminal);
+  if (calibrated) cal = calibrate(model, selected, spec, keep_rows, progress);
+
+  // Stage: the full-precision reference trajectories of the held-out samples (shared by all variants).
+  const at::Tensor x0 = model.sample_inputs(spec.data.eval_samples, spec.eval_seed());
+  const int64_t n_samples = x0.size(0);
+  const int64_t n_tf = std::min(spec.data.layer_samples, n_samples);
   const int64_t batch = spec.data.batch_size;
+  const int64_t steps = static_cast<int64_t>(model.schedule().size()) - 1;
+  progress.phase("reference (full precision)", calls(n_samples, batch, steps));
+  const std::vector<at::Tensor> ref =
+      reference_trajectory(model, x0, batch, [&](const StepContext& c) { progress.advance(call_text(c, n_samples)); });
+  const at::Tensor fp_out = ref.back();
 
-  // Full-precision pass.
-  std::map<const LinearSite*, SiteRecord> fp_records;
-  const at::Tensor fp_out = forward_all(model, sites, inputs, traced, batch, [&] {
-    for (auto* s : sites)
-      s->set_tap([&fp_records](const LinearSite& site, const at::Tensor& in, const at::Tensor& out) {
-        fp_records[&site].inputs.push_back(in.detach().clone());
-        fp_records[&site].outputs.push_back(out.detach().clone());
-      });
-  });
-
-  // Image stage: only for models whose outputs are images.
+  // Image stage of the reference: only for models whose outputs are images.
   ImageSet fp_images;
   const bool image_metrics_wanted = !spec.images.metrics.empty() || !spec.images.paired.empty();
   if (spec.images.any()) fp_images.images = model.to_images(fp_out);
@@ -171,12 +265,24 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
     summary.images_dir = grid_dir;
   };
   if (images) {
-    h5.write("/reference/images", fp_images.images);
-    if (!fp_images.prompts.empty()) h5.write_strings("/reference/prompts", fp_images.prompts);
+    h5.write(rp::reference_images(), fp_images.images);
+    if (!fp_images.prompts.empty()) h5.write_strings(rp::reference_prompts(), fp_images.prompts);
     summary.has_reference_row = true;
-    summary.reference = {"fp", "none", "-", "-", 0, {}, image_metrics(spec.images, fp_images, nullptr, h5, "/reference")};
+    summary.reference.label = "fp";
+    summary.reference.method = "none";
+    summary.reference.weight_format = summary.reference.act_format = "-";
+    summary.reference.image_metrics = image_metrics(spec.images, fp_images, nullptr, h5, rp::kReference);
     write_grid("fp", fp_images.images);
   }
+  if (calibrated) write_calibration(h5, cal, keep_rows);
+  std::vector<int64_t> eval_ids;
+  for (int64_t i = 0; i < n_samples; ++i) eval_ids.push_back(i);
+  h5.write(rp::evaluation_samples(), at::tensor(eval_ids, at::kLong));
+  h5.write(rp::evaluation_timesteps(), at::tensor(model.schedule(), at::kDouble));
+  h5.set_attr(rp::kEvaluation, "noise_seed", static_cast<int64_t>(spec.eval_seed()));
+  h5.set_attr(rp::kEvaluation, "teacher_forced_samples", n_tf);
+  const std::vector<std::string> eval_prompts = model.prompts(0, n_samples);
+  if (!eval_prompts.empty()) h5.write_strings(rp::evaluation_prompts(), eval_prompts);
 
   // Layer table, shared by all variants.
   std::vector<std::string> keys, roles;
@@ -187,95 +293,94 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
     in_f.push_back(s->in_features());
     out_f.push_back(s->out_features());
   }
-  h5.write_strings("/layers/key", keys);
-  h5.write_strings("/layers/role", roles);
-  h5.write("/layers/in_features", at::tensor(in_f, at::kLong));
-  h5.write("/layers/out_features", at::tensor(out_f, at::kLong));
+  h5.write_strings(rp::kLayerKey, keys);
+  h5.write_strings(rp::kLayerRole, roles);
+  h5.write(rp::kLayerInFeatures, at::tensor(in_f, at::kLong));
+  h5.write(rp::kLayerOutFeatures, at::tensor(out_f, at::kLong));
 
   std::vector<std::string> labels;
   for (auto& v : spec.variants) {
     labels.push_back(v.label);
-    apply_variant(v);
-
-    const std::string g = "/variants/" + v.label;
+    // Stage: apply the variant.
+    apply_variant(v, calibrated ? &cal : nullptr);
+    const std::vector<SiteState> quant = states_of(sites);
     const size_t L = sites.size();
     std::vector<double> w_rel(L), quantized(L);
-    std::map<std::string, std::vector<double>> iso, prop;  // metric -> [L], mean over samples
-    for (auto& m : spec.metrics) {
-      iso[m.name].assign(L, 0.0);
-      prop[m.name].assign(L, 0.0);
-    }
     for (size_t i = 0; i < L; ++i) {
-      const at::Tensor w0 = fp_weights[i].to(at::kDouble);
-      const at::Tensor dw = sites[i]->weight().to(at::kDouble) - w0;
+      const at::Tensor w0 = fp[i].weight.to(at::kDouble);
       const double denom = w0.pow(2).sum().item<double>();
-      w_rel[i] = denom > 0 ? dw.pow(2).sum().item<double>() / denom : std::nan("");
+      w_rel[i] = denom > 0 ? (quant[i].weight.to(at::kDouble) - w0).pow(2).sum().item<double>() / denom : std::nan("");
       quantized[i] = v.method->selects(sites[i]->key()) ? 1.0 : 0.0;
-      // Isolated (teacher-forced) error: this layer alone, fed the full-precision inputs.
-      const SiteRecord& rec = fp_records[sites[i]];
-      for (size_t k = 0; k < rec.inputs.size(); ++k) {
-        const at::Tensor& x = rec.inputs[k];
-        const at::Tensor xq = sites[i]->act_format() ? sites[i]->act_format()->fake_quant(x) : x;
-        const at::Tensor y = at::linear(xq, sites[i]->weight(), sites[i]->bias());
-        for (auto& m : spec.metrics)
-          iso[m.name][i] += m->compute(rec.outputs[k], y) / static_cast<double>(rec.inputs.size());
-      }
     }
-    // Propagated error: the whole quantized model, each layer compared with its FP counterpart,
-    // on the traced samples; then the remaining samples in batches.
-    std::map<const LinearSite*, size_t> call_index;
-    std::map<const LinearSite*, size_t> site_pos;
-    for (size_t i = 0; i < L; ++i) site_pos[sites[i]] = i;
-    const at::Tensor out = forward_all(model, sites, inputs, traced, batch, [&] {
-      for (auto* s : sites)
-        s->set_tap([&](const LinearSite& site, const at::Tensor&, const at::Tensor& y) {
-          const size_t i = site_pos[&site];
-          const SiteRecord& rec = fp_records[&site];
-          const size_t k = call_index[&site]++;
-          for (auto& m : spec.metrics)
-            prop[m.name][i] += m->compute(rec.outputs[k], y) / static_cast<double>(rec.outputs.size());
-        });
-    });
-    std::map<std::string, std::vector<double>> out_metric;
-    for (int64_t n = 0; n < n_samples; ++n)
-      for (auto& m : spec.metrics) out_metric[m.name].push_back(m->compute(fp_out.narrow(0, n, 1), out.narrow(0, n, 1)));
 
-    if (traced == 0)  // no traced samples: per-layer errors are undefined, not zero
-      for (auto* table : {&iso, &prop})
-        for (auto& [name, vals] : *table) vals.assign(L, std::nan(""));
-    h5.set_attr(g, "method", v.method.name);
-    h5.set_attr(g, "method_config", plugin_yaml(v.method));
-    h5.set_attr(g, "weight_format", v.method->weight_format_label());
-    h5.set_attr(g, "act_format", v.method->act_format_label());
-    h5.write(g + "/layers/weight_rel_mse", at::tensor(w_rel, at::kDouble));
-    h5.write(g + "/layers/quantized", at::tensor(quantized, at::kDouble).to(at::kByte));
-    VariantSummary vs{v.label, v.method.name, v.method->weight_format_label(), v.method->act_format_label(), 0, {}};
+    // Stage: step evaluation, teacher-forced on the first layer_samples, then free-running on all.
+    VariantSummary vs;
+    vs.label = v.label;
+    vs.method = v.method.name;
+    vs.weight_format = v.method->weight_format_label();
+    vs.act_format = v.method->act_format_label();
     for (double q : quantized) vs.quantized_layers += q > 0;
+    if (n_tf > 0) {
+      progress.phase(v.label + " teacher-forced", calls(n_tf, batch, steps));
+      const TeacherForcedErrors tf =
+          evaluate_teacher_forced(model, sites, fp, quant, ref, n_tf, batch, spec.data.propagated,
+                                  [&](const StepContext& c) { progress.advance(call_text(c, n_tf)); });
+      const at::Tensor iso = (tf.isolated_err / tf.site_ref).cpu(), prop = (tf.propagated_err / tf.site_ref).cpu();
+      h5.write(rp::variant_tf_isolated(v.label), iso);
+      h5.write(rp::variant_tf_propagated(v.label), prop);
+      h5.write(rp::variant_tf_velocity_rel_mse(v.label), tf.velocity_rel_mse.cpu());
+      h5.write(rp::variant_tf_velocity_cosine(v.label), tf.velocity_cosine.cpu());
+      // Over all steps: sum of squared error / sum of squared reference, per site.
+      const at::Tensor ref_all = tf.site_ref.sum(1).cpu();
+      const at::Tensor iso_all = tf.isolated_err.sum(1).cpu() / ref_all, prop_all = tf.propagated_err.sum(1).cpu() / ref_all;
+      h5.write(rp::variant_isolated(v.label), iso_all);
+      h5.write(rp::variant_propagated(v.label), prop_all);
+      const at::Tensor q = at::tensor(quantized, at::kDouble).to(at::kBool);
+      vs.isolated = q.any().item<bool>() ? mean_of(iso_all.masked_select(q)) : 0.0;
+      vs.propagated = q.any().item<bool>() ? mean_of(prop_all.masked_select(q)) : 0.0;
+      const at::Tensor vel = tf.velocity_rel_mse.cpu().mean(0);
+      vs.velocity_first = vel[0].item<double>();
+      vs.velocity_mid = vel[steps / 2].item<double>();
+      vs.velocity_last = vel[steps - 1].item<double>();
+    }
+    set_states(sites, quant);
+    progress.phase(v.label + " free-running", calls(n_samples, batch, steps));
+    const FreeRunning fr =
+        evaluate_free_running(model, ref, batch, [&](const StepContext& c) { progress.advance(call_text(c, n_samples)); });
+    h5.write(rp::variant_fr_latent_rel_mse(v.label), fr.latent_rel_mse.cpu());
+    vs.final_latent = mean_of(fr.latent_rel_mse.select(1, steps - 1));
+    const at::Tensor& out = fr.result;
+
+    h5.set_attr(rp::variant(v.label), "method", v.method.name);
+    h5.set_attr(rp::variant(v.label), "method_config", plugin_yaml(v.method));
+    h5.set_attr(rp::variant(v.label), "weight_format", v.method->weight_format_label());
+    h5.set_attr(rp::variant(v.label), "act_format", v.method->act_format_label());
+    h5.write(rp::variant_weight_rel_mse(v.label), at::tensor(w_rel, at::kDouble));
+    h5.write(rp::variant_quantized(v.label), at::tensor(quantized, at::kDouble).to(at::kByte));
     for (auto& m : spec.metrics) {
-      h5.write(g + "/layers/" + m.name + "_isolated", at::tensor(iso[m.name], at::kDouble));
-      h5.write(g + "/layers/" + m.name + "_propagated", at::tensor(prop[m.name], at::kDouble));
-      const at::Tensor per_sample = at::tensor(out_metric[m.name], at::kDouble);
-      h5.write(g + "/output/" + m.name, per_sample);
-      const double mean = per_sample.mean().item<double>();
-      h5.set_attr(g + "/output", m.name + "_mean", mean);
+      std::vector<double> per_sample;
+      for (int64_t n = 0; n < n_samples; ++n) per_sample.push_back(m->compute(fp_out.narrow(0, n, 1), out.narrow(0, n, 1)));
+      const at::Tensor t = at::tensor(per_sample, at::kDouble);
+      h5.write(rp::variant_output_metric(v.label, m.name), t);
+      const double mean = t.mean().item<double>();
+      h5.set_attr(rp::variant_output(v.label), m.name + "_mean", mean);
       vs.output_metrics.emplace_back(m.name, mean);
     }
+    // Stage: images.
     if (images) {
       ImageSet set{model.to_images(out), fp_images.prompts};
-      h5.write(g + "/images", set.images);
-      vs.image_metrics = image_metrics(spec.images, set, &fp_images, h5, g + "/images");
+      h5.write(rp::variant_images(v.label), set.images);
+      vs.image_metrics = image_metrics(spec.images, set, &fp_images, h5, rp::variant_images(v.label));
       write_grid(v.label, set.images);
     }
     summary.variants.push_back(vs);
   }
-  // Leave the model as it was loaded.
-  for (size_t i = 0; i < sites.size(); ++i) {
-    sites[i]->set_weight(fp_weights[i]);
-    sites[i]->set_act_format(nullptr);
-  }
+  set_states(sites, fp);  // leave the model as it was loaded
+  progress.finish();
 
-  h5.write_strings("/variant_labels", labels);
-  h5.set_attr("/", "format_version", int64_t{1});
+  // Stage: provenance, then the atomic commit.
+  h5.write_strings(rp::kVariantLabels, labels);
+  h5.set_attr("/", "format_version", int64_t{rp::kFormatVersion});
   h5.set_attr("/", "pqlab_version", std::string(version()));
   h5.set_attr("/", "git_commit", std::string(git_commit()));
   h5.set_attr("/", "experiment", spec.name);
@@ -290,7 +395,9 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
   h5.set_attr("/", "dtype", model.dtype());
   h5.set_attr("/", "model", spec.model.name);
   h5.set_attr("/", "eval_samples", n_samples);
-  h5.set_attr("/", "layer_samples", traced);
+  h5.set_attr("/", "layer_samples", n_tf);
+  h5.set_attr("/", "calibration_samples", spec.calibration.samples);
+  h5.set_attr("/", "steps", steps);
   h5.commit();
   return summary;
 }
@@ -303,7 +410,11 @@ std::string format_summary_table(const RunSummary& s) {
     return os.str();
   };
   std::vector<std::vector<std::string>> rows;
-  std::vector<std::string> head = {"variant", "method", "weights", "acts", "layers"};
+  // Teacher-forced: isolated / propagated layer error, velocity error at the first / middle / last
+  // step; free-running: final latent error; then image and output metrics.
+  std::vector<std::string> head = {"variant", "method", "weights", "acts", "layers", "iso",   "prop",
+                                   "v_first", "v_mid",  "v_last",  "latent"};
+  const size_t fixed = head.size();
   const VariantSummary* first = !s.variants.empty() ? &s.variants[0] : nullptr;
   if (first) {
     for (const auto& [name, v] : first->image_metrics) head.push_back(name);
@@ -313,6 +424,9 @@ std::string format_summary_table(const RunSummary& s) {
   auto add = [&](const VariantSummary& v, bool reference) {
     std::vector<std::string> r = {v.label, v.method, v.weight_format, v.act_format,
                                   reference ? "-" : std::to_string(v.quantized_layers)};
+    for (double x : {v.isolated, v.propagated, v.velocity_first, v.velocity_mid, v.velocity_last, v.final_latent})
+      r.push_back(reference ? "-" : num(x));
+    r.resize(fixed, "-");
     for (const auto& [name, val] : v.image_metrics) r.push_back(num(val));
     if (reference && first)
       r.resize(head.size(), "-");  // full precision has no error against itself

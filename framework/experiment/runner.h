@@ -1,8 +1,10 @@
-// Orchestration of `pqlab run`: full-precision reference pass, then each variant on the same
-// held-out inputs: per-layer errors (on the first data.layer_samples inputs), output errors,
-// and for models whose outputs are images the image metrics and PNG grids; one HDF5 result file.
-// No plugin specifics here.
+// Orchestration of `pqlab run`, as stages with one job each: calibration (statistics at the
+// input of every quantized site), the full-precision reference trajectories of the held-out
+// samples (once per run), then per variant: apply the method, step evaluation (teacher-forced
+// per [site, step] and [sample, step]; free-running per [sample, step]), the image stage, and
+// the result file (framework/experiment/result_paths.h names every path). No plugin specifics.
 #pragma once
+#include <cmath>
 #include <iosfwd>
 #include <string>
 #include <vector>
@@ -17,11 +19,21 @@ struct RunOptions {
   /// Warnings and notes during the run ("pqlab: warning: ..." lines), e.g. about leftover
   /// partial result files in the output folder; null = not shown.
   std::ostream* diagnostics = nullptr;
+  /// Progress (phase, variant, step, sample, ETA); null = silent. progress_terminal: redraw one
+  /// line in place (only for a terminal; logs get plain lines).
+  std::ostream* progress = nullptr;
+  bool progress_terminal = false;
 };
 
 struct VariantSummary {
   std::string label, method, weight_format, act_format;
   int64_t quantized_layers = 0;
+  /// Teacher-forced relative MSE, mean over quantized layers (each pooled over steps); NaN when
+  /// not measured.
+  double isolated = std::nan(""), propagated = std::nan("");
+  /// Teacher-forced velocity relative MSE at the first, middle and last step (mean over samples).
+  double velocity_first = std::nan(""), velocity_mid = std::nan(""), velocity_last = std::nan("");
+  double final_latent = std::nan("");  ///< free-running final latent relative MSE, mean over samples
   std::vector<std::pair<std::string, double>> output_metrics;  ///< metric name -> mean over samples
   /// Image metrics, then paired image metrics (NaN for full precision), in config order.
   std::vector<std::pair<std::string, double>> image_metrics;

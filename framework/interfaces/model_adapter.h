@@ -1,12 +1,15 @@
 // A model adapter: builds/loads a model, exposes its quantizable linear sites by semantic key,
-// and runs it. Constructors stay cheap (config only) so `pqlab validate` loads nothing heavy;
-// load() does the heavy work.
+// and answers one model call at a time (the step-level contract of framework/interfaces/step.h:
+// the runner drives the trajectory, framework/experiment/trajectory.h). Constructors stay cheap
+// (config only) so `pqlab validate` loads nothing heavy; load() does the heavy work.
 #pragma once
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "framework/interfaces/step.h"
 
 namespace pqlab {
 namespace config { class ConfigIo; }
@@ -24,14 +27,20 @@ class ModelAdapter {
   virtual std::vector<LinearSite*> linear_sites() = 0;
 
   /// A batch of model inputs drawn deterministically from `seed`; first dim = `count`.
-  /// (Diffusion adapters: the initial noise of each sample.)
+  /// (Diffusion adapters: the initial noise of each sample, x at schedule()[0].)
   virtual at::Tensor sample_inputs(int64_t count, uint64_t seed) const = 0;
-  /// Runs the model (diffusion adapters: a whole sampling trajectory). inputs: rows of what
-  /// sample_inputs returned; row i is sample `first_sample + i`, which adapters with
-  /// conditioning use to pick its prompt/class. Returns the model output, first dim as inputs.
-  virtual at::Tensor forward(const at::Tensor& inputs, int64_t first_sample) = 0;
+  /// Time values t_0, t_1, ..., t_S of a trajectory: S model calls. Valid after load().
+  /// Plain networks: {1, 0} (one call).
+  virtual std::vector<double> schedule() const = 0;
+  /// One model call: the model's output (diffusion: the velocity) for x at step ctx.step.
+  /// x: [B, ...] rows of sample_inputs' shape in the model dtype/device; row r is sample
+  /// ctx.first_sample + r, which conditioned adapters use to pick its prompt/class. Returns the
+  /// output with x's shape (diffusion) or the network's output shape (one-step models).
+  virtual at::Tensor velocity(const at::Tensor& x, const StepContext& ctx) = 0;
+  /// The sampler's update from x_t to x_{t_next} (Euler for FLUX; "output" for one-step models).
+  virtual const UpdateRule& update_rule() const = 0;
 
-  /// Images of forward()'s outputs, for image metrics and PNG grids: [B, C, H, W] float32 on the
+  /// Images of trajectory results (run_trajectory's outputs), for image metrics and PNG grids: [B, C, H, W] float32 on the
   /// CPU, values in [0, 1]. Undefined tensor when the outputs are not images (e.g. FLUX latents
   /// without a VAE decoder); the runner then skips the image stage.
   virtual at::Tensor to_images(const at::Tensor& /*outputs*/) const { return {}; }

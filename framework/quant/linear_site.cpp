@@ -4,21 +4,23 @@
 
 #include "framework/core/error.h"
 #include "framework/interfaces/number_format.h"
+#include "framework/quant/input_transform.h"
 
 namespace pqlab {
 
 LinearSite::LinearSite(std::string key, std::string role, at::Tensor weight, at::Tensor bias)
-    : key_(std::move(key)), role_(std::move(role)), weight_(std::move(weight)), bias_(std::move(bias)) {
-  if (weight_.dim() != 2) throw RuntimeError("linear site '" + key_ + "': weight must be 2-D");
+    : key_(std::move(key)), role_(std::move(role)), bias_(std::move(bias)) {
+  state_.weight = std::move(weight);
+  if (state_.weight.dim() != 2) throw RuntimeError("linear site '" + key_ + "': weight must be 2-D");
 }
 
-int64_t LinearSite::in_features() const { return weight_.size(1); }
-int64_t LinearSite::out_features() const { return weight_.size(0); }
+int64_t LinearSite::in_features() const { return state_.weight.size(1); }
+int64_t LinearSite::out_features() const { return state_.weight.size(0); }
 
 void LinearSite::set_weight(const at::Tensor& w) {
-  if (w.sizes() != weight_.sizes())
+  if (w.sizes() != state_.weight.sizes())
     throw RuntimeError("linear site '" + key_ + "': new weight shape differs from the old one");
-  weight_ = w.to(weight_.device(), weight_.scalar_type()).contiguous();
+  state_.weight = w.to(state_.weight.device(), state_.weight.scalar_type()).contiguous();
 }
 
 namespace {
@@ -32,19 +34,40 @@ template <class F> auto naming_layer(const std::string& key, int64_t k, F&& f) {
 }  // namespace
 
 void LinearSite::quantize_weight(const NumberFormat& f) {
-  set_weight(naming_layer(key_, in_features(), [&] { return f.fake_quant(weight_); }));
+  set_weight(naming_layer(key_, in_features(), [&] { return f.fake_quant(state_.weight); }));
 }
 
 void LinearSite::set_act_format(std::shared_ptr<const NumberFormat> f) {
   // One row of zeros in the model's dtype runs the format's shape checks for this K.
-  if (f) naming_layer(key_, in_features(), [&] { return f->fake_quant(at::zeros({1, in_features()}, weight_.options())); });
-  act_format_ = std::move(f);
+  if (f) naming_layer(key_, in_features(), [&] { return f->fake_quant(at::zeros({1, in_features()}, state_.weight.options())); });
+  state_.act_format = std::move(f);
+}
+
+void LinearSite::set_low_rank(at::Tensor a, at::Tensor b) {
+  if (a.defined() != b.defined())
+    throw RuntimeError("linear site '" + key_ + "': a low-rank branch needs both A and B");
+  if (a.defined() && (a.dim() != 2 || b.dim() != 2 || a.size(1) != in_features() || b.size(0) != out_features() ||
+                      a.size(0) != b.size(1)))
+    throw RuntimeError("linear site '" + key_ + "': low-rank A must be [r, " + std::to_string(in_features()) +
+                       "] and B [" + std::to_string(out_features()) + ", r]");
+  state_.low_rank_a = a.defined() ? a.to(state_.weight.device()).contiguous() : a;
+  state_.low_rank_b = b.defined() ? b.to(state_.weight.device()).contiguous() : b;
+}
+
+at::Tensor LinearSite::compute(const at::Tensor& x, const SiteState& st) const {
+  const at::Tensor xt = st.input_transform ? st.input_transform->apply(x) : x;
+  const at::Tensor in = st.act_format ? st.act_format->fake_quant(xt) : xt;
+  at::Tensor out = at::linear(in, st.weight, bias_);
+  if (st.low_rank_a.defined()) {
+    const at::Tensor lr = at::linear(at::linear(xt.to(st.low_rank_a.scalar_type()), st.low_rank_a), st.low_rank_b);
+    out = out + lr.to(out.scalar_type());
+  }
+  return out;
 }
 
 at::Tensor LinearSite::forward(const at::Tensor& x) const {
-  const at::Tensor in = act_format_ ? act_format_->fake_quant(x) : x;
-  at::Tensor out = at::linear(in, weight_, bias_);
-  if (tap_) tap_(*this, in, out);
+  at::Tensor out = compute(x);
+  if (tap_) tap_(*this, x, out);
   return out;
 }
 

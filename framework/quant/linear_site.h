@@ -1,6 +1,10 @@
-// A quantizable linear layer of a model: y = q_act(x) W^T + b, where W may already hold
-// fake-quantized values (methods edit it once, offline) and q_act quantizes activations
-// dynamically per token and group along K. Adapters own their sites and call forward().
+// A quantizable linear layer of a model:
+//   y = q_act(T(x)) W^T + b + (T(x) A^T) B^T
+// W may already hold fake-quantized values (methods edit it once, offline); T is an optional
+// input transform (channel gather, per-channel scale, rotation; the method folds T^{-1} into W);
+// q_act quantizes activations dynamically per token and group along K; A, B an optional
+// high-precision low-rank branch (SVDQuant). Adapters own their sites and call forward(); the
+// runner computes a site's isolated error with compute(), the same math, so the two cannot drift.
 #pragma once
 #include <ATen/core/Tensor.h>
 
@@ -10,6 +14,17 @@
 
 namespace pqlab {
 class NumberFormat;
+class InputTransform;
+
+/// Everything a method may change on a site. The runner keeps the full-precision state and a
+/// variant's state side by side and switches between them by handle (no copies, no checks), and
+/// evaluates a site in one state while the model runs in the other (isolated errors).
+struct SiteState {
+  at::Tensor weight;                                  ///< [N, K]
+  std::shared_ptr<const NumberFormat> act_format;     ///< null = full-precision inputs
+  std::shared_ptr<const InputTransform> input_transform;  ///< null = identity
+  at::Tensor low_rank_a, low_rank_b;                  ///< [r, K], [N, r] or undefined
+};
 
 class LinearSite {
  public:
@@ -22,7 +37,7 @@ class LinearSite {
   int64_t in_features() const;
   int64_t out_features() const;
 
-  const at::Tensor& weight() const { return weight_; }
+  const at::Tensor& weight() const { return state_.weight; }
   const at::Tensor& bias() const { return bias_; }
   /// Replaces the weight (same shape; cast to the current dtype/device).
   void set_weight(const at::Tensor& w);
@@ -32,19 +47,38 @@ class LinearSite {
   /// Dynamic activation format, or null for full-precision inputs. Checked against this layer's
   /// K at once (a UsageError naming the layer), not at the first forward.
   void set_act_format(std::shared_ptr<const NumberFormat> f);
-  const NumberFormat* act_format() const { return act_format_.get(); }
+  const NumberFormat* act_format() const { return state_.act_format.get(); }
 
-  /// Observer of (input as seen by the matmul, output); used for statistics and per-layer errors.
+  /// Input transform T (null = identity). The caller folds T^{-1} into the weight
+  /// (InputTransform::fold_weight) before quantizing it.
+  void set_input_transform(std::shared_ptr<const InputTransform> t) { state_.input_transform = std::move(t); }
+  const InputTransform* input_transform() const { return state_.input_transform.get(); }
+  /// Low-rank branch y += (T(x) A^T) B^T, computed in the dtype of A and B. a: [r, K], b: [N, r];
+  /// undefined tensors remove the branch.
+  void set_low_rank(at::Tensor a, at::Tensor b);
+  const at::Tensor& low_rank_a() const { return state_.low_rank_a; }
+  const at::Tensor& low_rank_b() const { return state_.low_rank_b; }
+
+  /// Observer of (the site's input x before transform and quantization, its output y); used for
+  /// statistics and per-layer errors. The caller knows the step (framework/experiment/trajectory.h).
   using Tap = std::function<void(const LinearSite&, const at::Tensor& in, const at::Tensor& out)>;
   void set_tap(Tap tap) { tap_ = std::move(tap); }
 
-  /// x: [..., K] in the model dtype. Returns [..., N].
+  /// x: [..., K] in the model dtype. Returns [..., N]. compute() and then the tap.
   at::Tensor forward(const at::Tensor& x) const;
+  /// The site's math without the tap (the formula above).
+  at::Tensor compute(const at::Tensor& x) const { return compute(x, state_); }
+  /// The same math in another state of this site (same bias).
+  at::Tensor compute(const at::Tensor& x, const SiteState& state) const;
+
+  const SiteState& state() const { return state_; }
+  /// Switches to a state taken from state() of this site (shapes are not checked again).
+  void set_state(SiteState s) { state_ = std::move(s); }
 
  private:
   std::string key_, role_;
-  at::Tensor weight_, bias_;
-  std::shared_ptr<const NumberFormat> act_format_;
+  at::Tensor bias_;
+  SiteState state_;
   Tap tap_;
 };
 

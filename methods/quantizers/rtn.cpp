@@ -36,7 +36,7 @@ class Rtn final : public ConfiguredPlugin<Method, RtnConfig> {
   bool selects(const std::string& key) const override {
     return glob_match_any(cfg_.only, key) && !glob_match_any(cfg_.skip, key);
   }
-  void apply(ModelAdapter& model) const override {
+  void apply(ModelAdapter& model, const Calibration* /*calibration: RTN needs none*/) const override {
     for (LinearSite* s : model.linear_sites()) {
       if (!selects(s->key())) continue;
       s->quantize_weight(*cfg_.weight_format.impl);

@@ -1,8 +1,8 @@
 // The `flux` model adapter (models/flux.cpp): a FLUX.1 [dev]/[schnell] transformer and its Euler
 // sampler behind the ModelAdapter interface, so `pqlab run` quantizes FLUX like any model:
 //   sample_inputs(count, seed)  packed latent noise [count, L_img, in_channels]
-//   forward(noise, first)       the whole sampling trajectory, prompt (first + i) % N for row i,
-//                               returning the final packed latents (steps transformer calls)
+//   schedule(), velocity(x, ctx) one transformer call at step ctx.step, prompt (first + r) % N
+//   update_rule()               Euler; the runner's run_trajectory drives the steps
 // Declared here (not hidden in flux.cpp) so FLUX-specific callers (`pqlab sample`, tests, later
 // PermuQuant) can reach the transformer, the geometry and the permutation sites. The permutation
 // sites are deliberately NOT part of the ModelAdapter interface yet: one model, one method.
@@ -150,9 +150,13 @@ class FluxAdapter final : public ConfiguredPlugin<ModelAdapter, FluxConfig> {
   std::vector<LinearSite*> linear_sites() override;
   /// Packed noise [count, L_img, in_channels] in the model dtype/device (flux_noise + pack).
   at::Tensor sample_inputs(int64_t count, uint64_t seed) const override;
-  /// inputs [B, L_img, in_channels]; row i uses prompt (first_sample + i) % N. Returns the
-  /// final packed latents [B, L_img, in_channels] in the model dtype.
-  at::Tensor forward(const at::Tensor& inputs, int64_t first_sample) override;
+  /// The FLUX schedule (flux_schedule: steps + 1 values from 1 to 0, shifted for dev).
+  std::vector<double> schedule() const override;
+  /// One transformer call: x [B, L_img, in_channels] packed latents at ctx.t; row r uses prompt
+  /// (ctx.first_sample + r) % N. Returns the velocity, same shape, model dtype.
+  at::Tensor velocity(const at::Tensor& x, const StepContext& ctx) override;
+  /// Euler in the model dtype, as BFL's denoise loop.
+  const UpdateRule& update_rule() const override;
 
   // FLUX-specific; all valid after load() (RuntimeError before).
   const FluxTransformer& transformer() const;

@@ -131,7 +131,8 @@ TEST_F(Cli, run_writes_complete_result_and_inspect_reads_it) {
   const Result i = run_in_source("inspect " + h5, dir_);
   EXPECT_EQ(i.rc, 0) << i.err;
   EXPECT_NE(i.out.find("w4a4_mxfp4"), std::string::npos) << i.out;
-  EXPECT_NE(i.out.find("/variants/w8a8_int/layers/sqnr_isolated"), std::string::npos) << i.out;
+  EXPECT_NE(i.out.find("/variants/w8a8_int/teacher_forced/isolated_rel_mse  float64 [6, 1]"), std::string::npos) << i.out;
+  EXPECT_NE(i.out.find("    velocity rel_mse (teacher-forced) per step: "), std::string::npos) << i.out;
   EXPECT_EQ(run_in_source("inspect " + dir_.file("nope.h5"), dir_).rc, 1);
 }
 

@@ -32,7 +32,7 @@ pid_t spawn_slow_run(const std::string& out, const std::string& err_file) {
   ::dup2(fd, STDERR_FILENO);
   ::dup2(fd, STDOUT_FILENO);
   ::setenv("OMP_NUM_THREADS", "1", 1);
-  const std::vector<std::string> args = {PQLAB_BINARY, "run", "experiments/toy_w4a4.yaml", "--out", out,
+  const std::vector<std::string> args = {PQLAB_BINARY, "run", "experiments/toy_w4a4.yaml", "--quiet", "--out", out,
                                          "--set", "data.eval_samples=16", "--set", "model.tokens=1024"};
   std::vector<char*> argv;
   for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
@@ -94,7 +94,7 @@ TEST(interrupt, issue_8_next_run_removes_dead_partials_of_this_host_and_reports_
   const std::string stale = dir.write("out/old.h5.partial-" + host + "-" + std::to_string(dead), "x");
   const std::string foreign = dir.write("out/old.h5.partial-othernode-17", "x");
 
-  const test::CliResult r = test::pqlab_cli("run experiments/toy_w4a4.yaml --set data.eval_samples=2 --set "
+  const test::CliResult r = test::pqlab_cli("run experiments/toy_w4a4.yaml --quiet --set data.eval_samples=2 --set "
                                             "model.tokens=16 --out " + dir.file("out"),
                                             dir, PQLAB_SOURCE_DIR);
   ASSERT_EQ(r.rc, 0) << r.err;

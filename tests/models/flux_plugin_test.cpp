@@ -1,4 +1,4 @@
-// The `flux` model plugin (models/flux.cpp) on the golden tiny FLUX (../shared/golden/flux_tiny_a)
+// The `flux` model plugin (models/flux.cpp) on the golden tiny FLUX (tests/data/flux_tiny_a)
 // with a conditioning file written here: config without loading, sampling through the registry
 // as `pqlab run` does it, RTN through the real runner, the permutation sites (existence, shapes,
 // and that the foldable kinds really leave the output unchanged), conditioning-file validation,
@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "framework/core/error.h"
+#include "framework/experiment/trajectory.h"
 #include "framework/experiment/experiment_spec.h"
 #include "framework/experiment/runner.h"
 #include "framework/io/safetensors.h"
@@ -76,7 +77,7 @@ TEST(flux_plugin_config, validate_loads_nothing_and_errors_come_at_load) {
   EXPECT_EQ(m->device(), "cpu");
   EXPECT_TRUE(m->linear_sites().empty());
   EXPECT_THROW(m->sample_inputs(1, 0), RuntimeError);
-  EXPECT_THROW(m->forward(at::zeros({1, 4096, 64}), 0), RuntimeError);
+  EXPECT_THROW(run_trajectory(*m, at::zeros({1, 4096, 64}), 0), RuntimeError);
   try {
     m->load();
     FAIL() << "load() of a missing checkpoint succeeded";
@@ -133,7 +134,7 @@ TEST(flux_plugin_config, issue_8_zero_or_fractional_image_tokens_are_config_erro
 }
 
 TEST(flux_plugin_config, the_real_flux_experiment_validates) {
-  const std::string exp = std::string(PQLAB_TEST_DATA_DIR) + "/../../experiments/flux_dev_w4a4.yaml";
+  const std::string exp = std::string(PQLAB_TEST_DATA_DIR) + "/../../experiments/flux_w4a4.yaml";
   const ExperimentSpec spec = load_experiment(exp, {}, test::builtin());
   EXPECT_EQ(spec.model.name, "flux");
   EXPECT_EQ(spec.variants.size(), 2u);
@@ -159,25 +160,25 @@ TEST_F(FluxPlugin, geometry_schedule_and_inputs) {
   auto off = make(", shift: off", "fp32", 64, 96);
   EXPECT_EQ(flux(*off).timesteps(), (std::vector<float>{1.0f, 0.5f, 0.0f}));
   EXPECT_EQ(off->sample_inputs(1, 0).sizes(), (at::IntArrayRef{1, 24, 16}));
-  EXPECT_EQ(m->forward(m->sample_inputs(1, 0), 0).sizes(), (at::IntArrayRef{1, 64, 16}));
-  EXPECT_EQ(off->forward(off->sample_inputs(1, 0), 0).sizes(), (at::IntArrayRef{1, 24, 16}));
-  EXPECT_THROW(m->forward(off->sample_inputs(1, 0), 0), RuntimeError);  // other geometry
+  EXPECT_EQ(run_trajectory(*m, m->sample_inputs(1, 0), 0).sizes(), (at::IntArrayRef{1, 64, 16}));
+  EXPECT_EQ(run_trajectory(*off, off->sample_inputs(1, 0), 0).sizes(), (at::IntArrayRef{1, 24, 16}));
+  EXPECT_THROW(run_trajectory(*m, off->sample_inputs(1, 0), 0), RuntimeError);  // other geometry
 }
 
 TEST_F(FluxPlugin, sampling_is_deterministic_and_picks_the_prompt_by_sample_index) {
   auto a = make(), b = make();
   const at::Tensor x = a->sample_inputs(2, 9);
-  const at::Tensor y = a->forward(x, 0);
+  const at::Tensor y = run_trajectory(*a, x, 0);
   EXPECT_EQ(y.sizes(), x.sizes());
   EXPECT_TRUE(at::isfinite(y).all().item<bool>());
   EXPECT_FALSE(at::equal(y, x));
-  EXPECT_TRUE(at::equal(y, a->forward(x, 0)));
-  EXPECT_TRUE(at::equal(y, b->forward(x, 0)));
+  EXPECT_TRUE(at::equal(y, run_trajectory(*a, x, 0)));
+  EXPECT_TRUE(at::equal(y, run_trajectory(*b, x, 0)));
   // Row i is sample first + i: prompt (first + i) % 2.
   const at::Tensor x1 = x.narrow(0, 1, 1);
-  EXPECT_LT(max_abs_diff(a->forward(x1, 1), y.narrow(0, 1, 1)), 1e-5);
-  EXPECT_TRUE(at::equal(a->forward(x1, 3), a->forward(x1, 1)));
-  EXPECT_GT(max_abs_diff(a->forward(x1, 0), a->forward(x1, 1)), 1e-3);
+  EXPECT_LT(max_abs_diff(run_trajectory(*a, x1, 1), y.narrow(0, 1, 1)), 1e-5);
+  EXPECT_TRUE(at::equal(run_trajectory(*a, x1, 3), run_trajectory(*a, x1, 1)));
+  EXPECT_GT(max_abs_diff(run_trajectory(*a, x1, 0), run_trajectory(*a, x1, 1)), 1e-3);
   // Exactly the sampler on the chosen conditioning rows.
   const FluxAdapter& f = flux(*a);
   EXPECT_TRUE(at::equal(y, models::flux_sample(f.transformer(), f.conditioning().rows({0, 1}), x,
@@ -193,10 +194,10 @@ TEST_F(FluxPlugin, every_forward_makes_the_same_linear_calls) {
   for (auto* s : sites)
     s->set_tap([&calls](const LinearSite& site, const at::Tensor&, const at::Tensor&) { calls.push_back(site.key()); });
   const at::Tensor x = m->sample_inputs(2, 1);
-  m->forward(x.narrow(0, 0, 1), 0);
+  run_trajectory(*m, x.narrow(0, 0, 1), 0);
   const std::vector<std::string> first = calls;
   calls.clear();
-  m->forward(x.narrow(0, 1, 1), 1);
+  run_trajectory(*m, x.narrow(0, 1, 1), 1);
   for (auto* s : sites) s->set_tap(nullptr);
   EXPECT_EQ(calls, first);
   EXPECT_EQ(first.size(), 2 * sites.size());  // steps x one call per site
@@ -208,7 +209,7 @@ TEST_F(FluxPlugin, bf16_agrees_roughly_with_fp32) {
   const at::Tensor xb = b16->sample_inputs(2, 4);
   EXPECT_EQ(xb.scalar_type(), at::kBFloat16);
   EXPECT_TRUE(at::equal(xb, x.to(at::kBFloat16)));
-  const at::Tensor yf = f32->forward(x, 0), yb = b16->forward(xb, 0);
+  const at::Tensor yf = run_trajectory(*f32, x, 0), yb = run_trajectory(*b16, xb, 0);
   EXPECT_EQ(yb.scalar_type(), at::kBFloat16);
   const double e = rel_mse(yf, yb);
   std::printf("bf16 vs fp32 after 2 steps: rel mse %.3g\n", e);
@@ -220,13 +221,13 @@ TEST_F(FluxPlugin, cuda_samples_from_the_same_noise) {
   if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device";
   auto cpu = make();
   const at::Tensor x = cpu->sample_inputs(2, 6);
-  const at::Tensor y = cpu->forward(x, 0);
+  const at::Tensor y = run_trajectory(*cpu, x, 0);
   for (const char* dtype : {"fp32", "bf16"}) {
     auto gpu = make(", device: cuda", dtype);
     const at::Tensor xg = gpu->sample_inputs(2, 6);
     ASSERT_TRUE(xg.is_cuda());
     EXPECT_TRUE(at::equal(xg.cpu().to(at::kFloat), x.to(xg.scalar_type()).to(at::kFloat))) << dtype;
-    const double e = rel_mse(y, gpu->forward(xg, 0).cpu());
+    const double e = rel_mse(y, run_trajectory(*gpu, xg, 0).cpu());
     std::printf("cuda %s vs cpu fp32 after 2 steps: rel mse %.3g\n", dtype, e);
     EXPECT_LT(e, std::string(dtype) == "fp32" ? 1e-8 : 3e-3) << dtype;
   }
@@ -261,10 +262,10 @@ TEST_F(FluxPlugin, rtn_through_the_runner_changes_the_output) {
   // The same by hand: RTN edits the sites the adapter samples with.
   auto m = make();
   const at::Tensor x = m->sample_inputs(1, 0);
-  const at::Tensor y = m->forward(x, 0);
+  const at::Tensor y = run_trajectory(*m, x, 0);
   auto rtn = test::make_plugin<Method>(test::builtin(), "{name: rtn, weight_format: {name: int, bits: 4, group_size: 16}}");
-  rtn->apply(*m);
-  const double e = rel_mse(y, m->forward(x, 0));
+  rtn->apply(*m, nullptr);
+  const double e = rel_mse(y, run_trajectory(*m, x, 0));
   EXPECT_GT(e, 1e-6);
   EXPECT_LT(e, 1.0);
 }
@@ -326,7 +327,7 @@ TEST_F(FluxPlugin, foldable_permutations_leave_the_output_unchanged) {
   auto m = make();
   FluxAdapter& f = flux(*m);
   const at::Tensor x = m->sample_inputs(1, 2);
-  const at::Tensor y = m->forward(x, 0);
+  const at::Tensor y = run_trajectory(*m, x, 0);
   std::map<std::string, LinearSite*> sites;
   for (auto* s : m->linear_sites()) sites[s->key()] = s;
   const int64_t H = f.params().hidden_size, M = f.params().mlp_hidden();
@@ -367,7 +368,7 @@ TEST_F(FluxPlugin, foldable_permutations_leave_the_output_unchanged) {
     ++folded;
   }
   EXPECT_EQ(folded, 3 * f.params().depth + f.params().depth_single_blocks);
-  const double d = max_abs_diff(m->forward(x, 0), y);
+  const double d = max_abs_diff(run_trajectory(*m, x, 0), y);
   std::printf("max |permuted - original| = %.3g (max |y| %.3g)\n", d, y.abs().max().item<double>());
   EXPECT_LT(d, 1e-4);
 
@@ -379,7 +380,7 @@ TEST_F(FluxPlugin, foldable_permutations_leave_the_output_unchanged) {
   permute_rows(*cs["double.0.img.attn.qkv"], at::cat({head(2 * H), 2 * H + p}));
   permute_cols(*cs["double.0.img.attn.proj"], p);
   permute_cols(*cs["double.0.txt.attn.proj"], p);
-  EXPECT_GT(max_abs_diff(c->forward(x, 0), y), 1e-3);
+  EXPECT_GT(max_abs_diff(run_trajectory(*c, x, 0), y), 1e-3);
 }
 
 TEST_F(FluxPlugin, conditioning_files_are_validated) {
@@ -425,7 +426,7 @@ TEST_F(FluxPlugin, conditioning_files_are_validated) {
   m->load();
   EXPECT_FALSE(m->linear_sites().empty());
   try {
-    m->forward(m->sample_inputs(1, 0), 0);
+    run_trajectory(*m, m->sample_inputs(1, 0), 0);
     FAIL() << "sampled without conditioning";
   } catch (const RuntimeError& e) {
     EXPECT_NE(std::string(e.what()).find("'conditioning'"), std::string::npos) << e.what();
@@ -455,7 +456,7 @@ TEST_F(FluxPlugin, sample_command_writes_latents_and_prompts) {
   auto m = make();
   const at::Tensor x = m->sample_inputs(3, 2);
   EXPECT_TRUE(at::equal(f.get("inputs"), x));
-  for (int64_t i = 0; i < 3; ++i) EXPECT_LT(max_abs_diff(y.narrow(0, i, 1), m->forward(x.narrow(0, i, 1), i)), 1e-5) << i;
+  for (int64_t i = 0; i < 3; ++i) EXPECT_LT(max_abs_diff(y.narrow(0, i, 1), run_trajectory(*m, x.narrow(0, i, 1), i)), 1e-5) << i;
 
   // Defaults: data.eval_samples samples to <output.dir>/<name>_samples.safetensors.
   const CliResult d = pqlab_cli("sample " + exp + " --set output.dir=" + tmp_.file("res"), tmp_);

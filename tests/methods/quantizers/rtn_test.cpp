@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "framework/quant/linear_site.h"
+#include "framework/experiment/trajectory.h"
 #include "tests/common/plugins.h"
 
 namespace pqlab {
@@ -40,7 +41,7 @@ TEST(rtn, quantizes_selected_weights_exactly_once_and_attaches_activation_format
       "{name: rtn, weight_format: {name: int, bits: 4, group_size: 16}, act_format: {name: int, bits: 8, group_size: 16},"
       " skip: [embed.*, final.*]}");
   auto wf = test::make_plugin<NumberFormat>(test::builtin(), "{name: int, bits: 4, group_size: 16}");
-  rtn->apply(*model);
+  rtn->apply(*model, nullptr);
   const auto sites = model->linear_sites();
   for (size_t i = 0; i < sites.size(); ++i) {
     const bool q = rtn->selects(sites[i]->key());
@@ -73,9 +74,9 @@ TEST(rtn, fewer_bits_give_larger_output_error) {
   auto err = [](const std::string& spec) {
     auto model = toy();
     const at::Tensor u = model->sample_inputs(2, 5);
-    const at::Tensor ref = model->forward(u, 0);
-    test::make_plugin<Method>(test::builtin(), spec)->apply(*model);
-    return (model->forward(u, 0) - ref).pow(2).sum().item<double>() / ref.pow(2).sum().item<double>();
+    const at::Tensor ref = run_trajectory(*model, u, 0);
+    test::make_plugin<Method>(test::builtin(), spec)->apply(*model, nullptr);
+    return (run_trajectory(*model, u, 0) - ref).pow(2).sum().item<double>() / ref.pow(2).sum().item<double>();
   };
   const double w8a8 = err("{name: rtn, weight_format: {name: int, bits: 8}, act_format: {name: int, bits: 8}}");
   const double w4a8 = err("{name: rtn, weight_format: {name: int, bits: 4}, act_format: {name: int, bits: 8}}");

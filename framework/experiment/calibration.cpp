@@ -1,0 +1,132 @@
+#include "framework/experiment/calibration.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+
+#include "framework/core/error.h"
+#include "framework/quant/linear_site.h"
+
+namespace pqlab {
+namespace {
+
+// splitmix64: decorrelates the reservoir seed of each (sample, step).
+uint64_t mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// Keeps the `keep` rows of smallest priority; sorted by priority, so the result does not depend
+// on the order in which rows arrived (one batch or many).
+void reservoir_add(InputStats& s, const at::Tensor& rows, const at::Tensor& keys, int64_t keep) {
+  at::Tensor all_rows = s.rows.defined() ? at::cat({s.rows, rows}, 0) : rows;
+  at::Tensor all_keys = s.keys.defined() ? at::cat({s.keys, keys}, 0) : keys;
+  const int64_t k = std::min<int64_t>(keep, all_keys.size(0));
+  const auto top = at::topk(all_keys, k, 0, /*largest=*/false, /*sorted=*/true);
+  s.keys = std::get<0>(top);
+  s.rows = all_rows.index_select(0, std::get<1>(top));
+}
+
+InputStats zero_stats(int64_t k, const at::TensorOptions& o) {
+  InputStats s;
+  s.count = at::zeros({}, o);
+  s.sum = at::zeros({k}, o);
+  s.sumsq = at::zeros({k}, o);
+  s.absmax = at::zeros({k}, o);
+  return s;
+}
+
+}  // namespace
+
+int64_t Calibration::bucket_of(int64_t step) const {
+  int64_t b = 0;
+  while (b + 1 < static_cast<int64_t>(bucket_first_step.size()) && bucket_first_step[b + 1] <= step) ++b;
+  return b;
+}
+
+InputStats Calibration::pooled(const std::string& key) const {
+  const auto it = stats.find(key);
+  if (it == stats.end()) throw RuntimeError("calibration: no statistics for site '" + key + "'");
+  const std::vector<InputStats>& v = it->second;
+  InputStats p = zero_stats(v.at(0).sum.size(0), v.at(0).sum.options());
+  int64_t keep = 0;
+  for (const InputStats& s : v) {
+    p.count = p.count + s.count;
+    p.sum = p.sum + s.sum;
+    p.sumsq = p.sumsq + s.sumsq;
+    p.absmax = at::maximum(p.absmax, s.absmax);
+    if (s.rows.defined()) keep = std::max<int64_t>(keep, s.rows.size(0));
+  }
+  for (const InputStats& s : v)
+    if (s.rows.defined()) reservoir_add(p, s.rows, s.keys, keep);
+  return p;
+}
+
+CalibrationCollector::CalibrationCollector(const std::vector<LinearSite*>& sites, std::vector<int64_t> bucket_first_step,
+                                           int64_t num_steps, int64_t keep_rows, uint64_t seed)
+    : sites_(sites), bucket_first_step_(std::move(bucket_first_step)), keep_rows_(keep_rows), seed_(seed) {
+  if (bucket_first_step_.empty())
+    for (int64_t s = 0; s < num_steps; ++s) bucket_first_step_.push_back(s);
+  for (int64_t s = 0, b = 0; s < num_steps; ++s) {
+    while (b + 1 < static_cast<int64_t>(bucket_first_step_.size()) && bucket_first_step_[b + 1] <= s) ++b;
+    bucket_of_step_.push_back(b);
+  }
+  // Buckets that start past the last step stay empty (count 0), as configured.
+  for (LinearSite* site : sites_) {
+    const at::TensorOptions o = at::TensorOptions().dtype(at::kDouble).device(site->weight().device());
+    stats_[site->key()].assign(bucket_first_step_.size(), zero_stats(site->in_features(), o));
+  }
+}
+
+void CalibrationCollector::arm(const StepContext* ctx) {
+  for (LinearSite* site : sites_)
+    site->set_tap([this, ctx](const LinearSite& s, const at::Tensor& in, const at::Tensor&) { observe(s, in, *ctx); });
+}
+
+void CalibrationCollector::disarm() {
+  for (LinearSite* site : sites_) site->set_tap(nullptr);
+}
+
+void CalibrationCollector::observe(const LinearSite& site, const at::Tensor& x, const StepContext& ctx) {
+  auto it = stats_.find(site.key());
+  if (it == stats_.end()) return;
+  if (ctx.step < 0 || ctx.step >= static_cast<int64_t>(bucket_of_step_.size()))
+    throw RuntimeError("calibration: step " + std::to_string(ctx.step) + " outside the schedule");
+  InputStats& s = it->second[static_cast<size_t>(bucket_of_step_[static_cast<size_t>(ctx.step)])];
+  const int64_t k = x.size(-1);
+  const at::Tensor rows = x.detach().reshape({-1, k});
+  const at::Tensor xd = rows.to(at::kDouble);
+  s.count = s.count + static_cast<double>(rows.size(0));
+  s.sum = s.sum + xd.sum(0);
+  s.sumsq = s.sumsq + xd.pow(2).sum(0);
+  s.absmax = at::maximum(s.absmax, xd.abs().amax(0));
+  if (keep_rows_ <= 0) return;
+  // Priorities per (sample, step, token), the same for every site: batch-invariant, and the
+  // reservoirs of all sites hold rows of the same tokens.
+  const int64_t batch = x.size(0), per_sample = rows.size(0) / std::max<int64_t>(batch, 1);
+  std::vector<at::Tensor> keys;
+  for (int64_t b = 0; b < batch; ++b) {
+    const uint64_t sample = static_cast<uint64_t>(ctx.first_sample + b);
+    auto gen = at::detail::createCPUGenerator(mix(seed_ ^ mix(sample * 1000003ULL + static_cast<uint64_t>(ctx.step))));
+    keys.push_back(at::rand({per_sample}, gen, at::TensorOptions().dtype(at::kDouble)));
+  }
+  reservoir_add(s, rows.to(at::kFloat), at::cat(keys, 0).to(rows.device()), keep_rows_);
+}
+
+Calibration CalibrationCollector::finish() {
+  Calibration c;
+  c.bucket_first_step = bucket_first_step_;
+  for (LinearSite* site : sites_) {
+    c.site_keys.push_back(site->key());
+    const at::Tensor w = site->weight().detach().to(at::kDouble);
+    c.weight_sq_mean[site->key()] = w.pow(2).mean(0);
+    c.weight_absmax[site->key()] = w.abs().amax(0);
+  }
+  c.stats = std::move(stats_);
+  stats_.clear();
+  return c;
+}
+
+}  // namespace pqlab

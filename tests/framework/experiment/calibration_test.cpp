@@ -1,0 +1,103 @@
+// Calibration statistics: exact sums, batch invariance, buckets, pooled values, bounded memory.
+#include "framework/experiment/calibration.h"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <memory>
+
+#include "framework/experiment/trajectory.h"
+#include "framework/interfaces/model_adapter.h"
+#include "framework/quant/linear_site.h"
+#include "tests/common/fake_diffusion.h"
+
+namespace pqlab {
+namespace {
+
+using test::OneSiteDiffusion;
+
+struct Observed {
+  Calibration cal;
+  std::vector<std::vector<at::Tensor>> inputs;  // [step] -> inputs seen
+};
+
+Observed calibrate(OneSiteDiffusion& m, int64_t samples, int64_t batch, std::vector<int64_t> buckets, int64_t keep) {
+  CalibrationCollector c(m.linear_sites(), std::move(buckets), 4, keep, 42);
+  StepContext current;
+  c.arm(&current);
+  Observed o;
+  o.inputs.resize(4);
+  const at::Tensor x0 = m.sample_inputs(samples, 7);
+  TrajectoryHooks hooks;
+  hooks.before_call = [&](const StepContext& ctx) { current = ctx; };
+  hooks.after_call = [&](const StepContext& ctx, const at::Tensor& x, const at::Tensor&) {
+    o.inputs[static_cast<size_t>(ctx.step)].push_back(x + static_cast<double>(ctx.step));
+  };
+  for (int64_t i = 0; i < samples; i += batch) run_trajectory(m, x0.narrow(0, i, std::min(batch, samples - i)), i, hooks);
+  c.disarm();
+  o.cal = c.finish();
+  return o;
+}
+
+double rel_diff(const at::Tensor& a, const at::Tensor& b) {
+  return ((a - b).abs().max() / b.abs().max().clamp_min(1e-300)).item<double>();
+}
+
+TEST(calibration, statistics_are_exact_per_bucket_and_pooled) {
+  OneSiteDiffusion m;
+  const Observed o = calibrate(m, 3, 1, {0, 2}, 0);
+  const auto& st = o.cal.stats.at("s");
+  ASSERT_EQ(st.size(), 2u);
+  for (int b = 0; b < 2; ++b) {
+    const at::Tensor x = at::cat({at::cat(o.inputs[2 * b], 0), at::cat(o.inputs[2 * b + 1], 0)}, 0).reshape({-1, 6}).to(at::kDouble);
+    EXPECT_EQ(st[b].count.item<double>(), 3 * 5 * 2);  // samples x tokens x steps in the bucket
+    EXPECT_LT(rel_diff(st[b].sum, x.sum(0)), 1e-12);
+    EXPECT_LT(rel_diff(st[b].sumsq, x.pow(2).sum(0)), 1e-12);
+    EXPECT_TRUE(at::equal(st[b].absmax, x.abs().amax(0)));
+  }
+  EXPECT_EQ(o.cal.bucket_of(1), 0);
+  EXPECT_EQ(o.cal.bucket_of(3), 1);
+  const InputStats p = o.cal.pooled("s");
+  EXPECT_EQ(p.count.item<double>(), 60);
+  EXPECT_LT(rel_diff(p.sum, st[0].sum + st[1].sum), 1e-15);
+  const at::Tensor w = m.site_->weight().to(at::kDouble);
+  EXPECT_TRUE(at::allclose(o.cal.weight_sq_mean.at("s"), w.pow(2).mean(0)));
+  EXPECT_TRUE(at::equal(o.cal.weight_absmax.at("s"), w.abs().amax(0)));
+}
+
+TEST(calibration, one_batch_or_many_give_the_same_statistics_and_reservoir) {
+  OneSiteDiffusion m;
+  const Observed one = calibrate(m, 6, 6, {}, 7), many = calibrate(m, 6, 1, {}, 7), some = calibrate(m, 6, 4, {}, 7);
+  for (const Observed* o : {&many, &some}) {
+    const auto& a = one.cal.stats.at("s");
+    const auto& b = o->cal.stats.at("s");
+    ASSERT_EQ(a.size(), 4u);  // default: one bucket per step
+    for (size_t k = 0; k < a.size(); ++k) {
+      EXPECT_EQ(a[k].count.item<double>(), b[k].count.item<double>());
+      EXPECT_LT(rel_diff(b[k].sum, a[k].sum), 1e-12);
+      EXPECT_LT(rel_diff(b[k].sumsq, a[k].sumsq), 1e-12);
+      EXPECT_TRUE(at::equal(b[k].absmax, a[k].absmax));
+      EXPECT_TRUE(at::equal(b[k].keys, a[k].keys));
+      EXPECT_TRUE(at::equal(b[k].rows, a[k].rows));
+    }
+  }
+}
+
+TEST(calibration, memory_does_not_grow_with_the_sample_count) {
+  OneSiteDiffusion m;
+  const Observed small = calibrate(m, 2, 1, {}, 4), large = calibrate(m, 12, 1, {}, 4);
+  for (size_t k = 0; k < 4; ++k) {
+    const InputStats& a = small.cal.stats.at("s")[k];
+    const InputStats& b = large.cal.stats.at("s")[k];
+    for (auto [x, y] : {std::pair{a.sum, b.sum}, {a.sumsq, b.sumsq}, {a.absmax, b.absmax}, {a.rows, b.rows}})
+      EXPECT_EQ(x.sizes(), y.sizes());
+    EXPECT_EQ(b.rows.size(0), 4);
+    EXPECT_EQ(b.count.item<double>(), 12 * 5);
+    // The reservoir holds real input rows of that step.
+    const at::Tensor all = at::cat(large.inputs[k], 0).reshape({-1, 6});
+    for (int64_t r = 0; r < 4; ++r) EXPECT_TRUE((all - b.rows[r]).abs().sum(1).eq(0).any().item<bool>());
+  }
+}
+
+}  // namespace
+}  // namespace pqlab
