@@ -11,11 +11,13 @@
 
 namespace pqlab::test {
 
-// A 4-step "diffusion" whose velocity is one linear site plus a step-dependent shift, so every
-// step's site input differs.
+// A 4-step "diffusion" whose velocity is one linear site of (x + step), so every step's site
+// input differs. With through_site false the site still sees (x + step) but the velocity is the
+// elementwise -(x + step): every step's input is then exact whatever the batch size (a matmul's
+// rounding may depend on the batch shape), as batch-invariance tests of statistics need.
 class OneSiteDiffusion final : public ModelAdapter {
  public:
-  OneSiteDiffusion() {
+  explicit OneSiteDiffusion(bool through_site = true) : through_site_(through_site) {
     auto gen = at::detail::createCPUGenerator(3);
     site_ = std::make_unique<LinearSite>("s", "r", at::normal(0.0, 0.5, {6, 6}, gen, at::kFloat), at::Tensor());
   }
@@ -29,7 +31,9 @@ class OneSiteDiffusion final : public ModelAdapter {
   }
   std::vector<double> schedule() const override { return {1.0, 0.8, 0.5, 0.2, 0.0}; }
   at::Tensor velocity(const at::Tensor& x, const StepContext& ctx) override {
-    return site_->forward(x + static_cast<double>(ctx.step));
+    const at::Tensor in = x + static_cast<double>(ctx.step);
+    const at::Tensor out = site_->forward(in);
+    return through_site_ ? out : -in;
   }
   const UpdateRule& update_rule() const override { return euler_; }
   std::string device() const override { return "cpu"; }
@@ -38,6 +42,7 @@ class OneSiteDiffusion final : public ModelAdapter {
   std::unique_ptr<LinearSite> site_;
 
  private:
+  bool through_site_;
   EulerUpdate euler_;
 };
 
