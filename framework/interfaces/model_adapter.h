@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "framework/interfaces/permutation_site.h"
 #include "framework/interfaces/step.h"
 
 namespace pqlab {
@@ -47,6 +48,10 @@ class ModelAdapter {
   /// The prompt (class-conditional models: the class name) of samples first .. first + count - 1;
   /// empty when the model is unconditional.
   virtual std::vector<std::string> prompts(int64_t /*first_sample*/, int64_t /*count*/) const { return {}; }
+
+  /// Where channel permutations can be absorbed (framework/interfaces/permutation_site.h); keys
+  /// as linear_sites(). Valid after load(); empty when the adapter declares none.
+  virtual std::vector<PermutationSite> permutation_sites() const { return {}; }
 
   virtual std::string device() const = 0;  ///< "cpu", "cuda", ...
   virtual std::string dtype() const = 0;   ///< "fp32", "bf16", ...

@@ -9,8 +9,9 @@
 namespace pqlab {
 
 LinearSite::LinearSite(std::string key, std::string role, at::Tensor weight, at::Tensor bias)
-    : key_(std::move(key)), role_(std::move(role)), bias_(std::move(bias)) {
+    : key_(std::move(key)), role_(std::move(role)) {
   state_.weight = std::move(weight);
+  state_.bias = std::move(bias);
   if (state_.weight.dim() != 2) throw RuntimeError("linear site '" + key_ + "': weight must be 2-D");
 }
 
@@ -43,6 +44,12 @@ void LinearSite::set_act_format(std::shared_ptr<const NumberFormat> f) {
   state_.act_format = std::move(f);
 }
 
+void LinearSite::set_bias(const at::Tensor& b) {
+  if (!state_.bias.defined() || b.sizes() != state_.bias.sizes())
+    throw RuntimeError("linear site '" + key_ + "': new bias shape differs from the old one (or the site has none)");
+  state_.bias = b.to(state_.bias.device(), state_.bias.scalar_type()).contiguous();
+}
+
 void LinearSite::set_low_rank(at::Tensor a, at::Tensor b) {
   if (a.defined() != b.defined())
     throw RuntimeError("linear site '" + key_ + "': a low-rank branch needs both A and B");
@@ -57,7 +64,7 @@ void LinearSite::set_low_rank(at::Tensor a, at::Tensor b) {
 at::Tensor LinearSite::compute(const at::Tensor& x, const SiteState& st) const {
   const at::Tensor xt = st.input_transform ? st.input_transform->apply(x) : x;
   const at::Tensor in = st.act_format ? st.act_format->fake_quant(xt) : xt;
-  at::Tensor out = at::linear(in, st.weight, bias_);
+  at::Tensor out = at::linear(in, st.weight, st.bias);
   if (st.low_rank_a.defined()) {
     const at::Tensor lr = at::linear(at::linear(xt.to(st.low_rank_a.scalar_type()), st.low_rank_a), st.low_rank_b);
     out = out + lr.to(out.scalar_type());

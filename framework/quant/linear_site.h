@@ -21,6 +21,7 @@ class InputTransform;
 /// evaluates a site in one state while the model runs in the other (isolated errors).
 struct SiteState {
   at::Tensor weight;                                  ///< [N, K]
+  at::Tensor bias;                                    ///< [N] or undefined
   std::shared_ptr<const NumberFormat> act_format;     ///< null = full-precision inputs
   std::shared_ptr<const InputTransform> input_transform;  ///< null = identity
   at::Tensor low_rank_a, low_rank_b;                  ///< [r, K], [N, r] or undefined
@@ -38,9 +39,11 @@ class LinearSite {
   int64_t out_features() const;
 
   const at::Tensor& weight() const { return state_.weight; }
-  const at::Tensor& bias() const { return bias_; }
+  const at::Tensor& bias() const { return state_.bias; }
   /// Replaces the weight (same shape; cast to the current dtype/device).
   void set_weight(const at::Tensor& w);
+  /// Replaces the bias (same shape; cast likewise). Absorbed permutations reorder it.
+  void set_bias(const at::Tensor& b);
   /// Fake-quantizes the weight in `f` (per output row, groups along K). A format that cannot
   /// take this layer's K (e.g. a group size that does not divide it) is a UsageError naming the layer.
   void quantize_weight(const NumberFormat& f);
@@ -68,7 +71,7 @@ class LinearSite {
   at::Tensor forward(const at::Tensor& x) const;
   /// The site's math without the tap (the formula above).
   at::Tensor compute(const at::Tensor& x) const { return compute(x, state_); }
-  /// The same math in another state of this site (same bias).
+  /// The same math in another state of this site.
   at::Tensor compute(const at::Tensor& x, const SiteState& state) const;
 
   const SiteState& state() const { return state_; }
@@ -77,7 +80,6 @@ class LinearSite {
 
  private:
   std::string key_, role_;
-  at::Tensor bias_;
   SiteState state_;
   Tap tap_;
 };

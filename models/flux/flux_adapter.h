@@ -4,8 +4,7 @@
 //   schedule(), velocity(x, ctx) one transformer call at step ctx.step, prompt (first + r) % N
 //   update_rule()               Euler; the runner's run_trajectory drives the steps
 // Declared here (not hidden in flux.cpp) so FLUX-specific callers (`pqlab sample`, tests, later
-// PermuQuant) can reach the transformer, the geometry and the permutation sites. The permutation
-// sites are deliberately NOT part of the ModelAdapter interface yet: one model, one method.
+// PermuQuant) can reach the transformer and the geometry.
 // Tests: tests/models/flux_plugin_test.cpp
 #pragma once
 #include <ATen/core/Tensor.h>
@@ -38,7 +37,6 @@ struct FluxConfig {
   std::string shift = "auto";   ///< auto | on | off
   int64_t latent_downsample = 8;  ///< pixels per latent pixel: 8 (FLUX's VAE) or 1 (pixel space)
   int64_t image_crop = 0;         ///< border cut from pixel-space images (fmnist: 2, 32 -> 28)
-  int64_t threads = 0;            ///< CPU intra-op threads; 0 = libtorch's default
   template <class IO> static void map(IO& io, FluxConfig& c) {
     io.field("checkpoint", c.checkpoint,
              "transformer weights: .safetensors file (BFL or diffusers names), *.index.json, or folder; "
@@ -57,10 +55,6 @@ struct FluxConfig {
              "pixels per latent pixel: 8 for FLUX.1's VAE latents, 1 for a pixel-space model (the built-in "
              "Fashion-MNIST model), whose sampler output is the image in [-1, 1]",
              config::in_range(1, 64));
-    io.field("threads", c.threads,
-             "CPU intra-op threads for this process (at::set_num_threads); 0 = libtorch's default. Tiny models "
-             "run fastest on 1: their ops are too small to split",
-             config::in_range(0, 4096));
     io.field("image_crop", c.image_crop, "pixels cut from every border of a pixel-space image (padding used in training)",
              config::in_range(0, 4096));
     io.field("steps", c.steps, "Euler steps (transformer calls per sample)", config::in_range(1, 1000));
@@ -88,10 +82,8 @@ struct FluxConfig {
   }
 };
 
-/// A channel permutation that can be folded into the weights around one quantized activation:
-/// the consumers' input columns take a permutation P, the producer's output rows take the same
-/// P offline, and the model output does not change. The algebra of each kind (BFL math of
-/// models.md 1.6-1.7; keys as FluxTransformer's sites):
+/// FLUX's permutation sites (framework/interfaces/permutation_site.h). The algebra of each kind
+/// (BFL math of models.md 1.6-1.7; keys as FluxTransformer's sites), and the blocks it gives:
 ///
 /// "norm_mod"  consumer double.N.{img,txt}.attn.qkv / .mlp.up, single.N.linear1; producer the
 ///   modulation linear of that stream (double.N.{img,txt}.mod, single.N.mod). The input is
@@ -121,19 +113,13 @@ struct FluxConfig {
 ///   attn_v_heads, text and image tokens sharing the weights), the MLP part through GELU
 ///   (rows 3H + [0, M) <-> columns H + [0, M), any permutation). No channel crosses between the
 ///   parts. group = head_dim applies to the attention part [0, H); the MLP part [H, H + M) is free.
-struct PermutationSite {
-  std::string producer;                ///< linear site whose output rows take P
-  std::vector<std::string> consumers;  ///< linear sites whose input columns take P
-  std::string kind;                    ///< norm_mod | attn_v_heads | mlp | single_linear1
-  int64_t group = 0;                   ///< P keeps blocks of `group` channels (0 = unrestricted)
-  /// Further producers that must take the same P (attn_v_heads: the text-stream qkv). Not in the
-  /// original sketch of this struct; needed because the joint attention couples the streams.
-  std::vector<std::string> coupled_producers;
-};
 
 /// Every permutation site of a FLUX transformer with params `p`, per double block
 /// (img qkv, txt qkv, v->proj, img mlp.up, img mlp, txt mlp.up, txt mlp), then per single block
 /// (linear1, linear1->linear2). All keys are FluxTransformer linear-site keys.
+/// Blocks: norm_mod rows (shift and scale chunks) -> columns [0, H), needs_gather; attn_v_heads
+/// rows 2H + [0, H) -> [0, H), group D; mlp rows [0, M) -> [0, M); single_linear1 rows
+/// 2H + [0, H) -> [0, H) (group D) and 3H + [0, M) -> H + [0, M).
 std::vector<PermutationSite> flux_permutation_sites(const FluxParams& p);
 
 class FluxAdapter final : public ConfiguredPlugin<ModelAdapter, FluxConfig> {
@@ -178,7 +164,7 @@ class FluxAdapter final : public ConfiguredPlugin<ModelAdapter, FluxConfig> {
   /// FLUX latents (latent_downsample 8) need the VAE decoder, which pqlab does not have yet:
   /// returns an undefined tensor.
   at::Tensor to_images(const at::Tensor& outputs) const override;
-  std::vector<PermutationSite> permutation_sites() const { return flux_permutation_sites(params()); }
+  std::vector<PermutationSite> permutation_sites() const override { return flux_permutation_sites(params()); }
 
  private:
   void require_loaded(const char* what) const;

@@ -14,6 +14,7 @@
 
 #include "framework/core/error.h"
 #include "framework/experiment/trajectory.h"
+#include "framework/quant/permutation.h"
 #include "framework/experiment/experiment_spec.h"
 #include "framework/experiment/runner.h"
 #include "framework/io/safetensors.h"
@@ -275,39 +276,46 @@ TEST_F(FluxPlugin, permutation_site_keys_exist_and_shapes_fit) {
   const FluxAdapter& f = flux(*m);
   std::map<std::string, LinearSite*> sites;
   for (auto* s : m->linear_sites()) sites[s->key()] = s;
-  const std::vector<models::PermutationSite> ps = f.permutation_sites();
+  const std::vector<PermutationSite> ps = m->permutation_sites();  // through the ModelAdapter interface
   const models::FluxParams& p = f.params();
   const int64_t H = p.hidden_size, M = p.mlp_hidden(), D = p.head_dim();
   EXPECT_EQ(ps.size(), static_cast<size_t>(7 * p.depth + 2 * p.depth_single_blocks));
   std::map<std::string, int> kinds;
   for (const auto& s : ps) {
     ++kinds[s.kind];
-    ASSERT_TRUE(sites.count(s.producer)) << s.producer;
+    ASSERT_FALSE(s.producers.empty());
     ASSERT_FALSE(s.consumers.empty());
+    for (const auto& k : s.producers) ASSERT_TRUE(sites.count(k)) << k;
     for (const auto& k : s.consumers) ASSERT_TRUE(sites.count(k)) << k;
-    for (const auto& k : s.coupled_producers) ASSERT_TRUE(sites.count(k)) << k;
-    const LinearSite& prod = *sites[s.producer];
+    const LinearSite& prod = *sites[s.producers[0]];
     const LinearSite& cons = *sites[s.consumers[0]];
     for (const auto& k : s.consumers) EXPECT_EQ(sites[k]->in_features(), cons.in_features()) << k;
+    for (const auto& b : s.blocks) {  // every block inside both layers
+      EXPECT_LE(b.producer_row + b.size, prod.out_features()) << s.kind;
+      EXPECT_LE(b.consumer_col + b.size, cons.in_features()) << s.kind;
+    }
     if (s.kind == "norm_mod") {
       EXPECT_EQ(cons.in_features(), H);
-      EXPECT_EQ(prod.out_features(), (s.producer.rfind("single.", 0) == 0 ? 3 : 6) * H);
-      EXPECT_EQ(s.group, 0);
+      EXPECT_EQ(prod.out_features(), (s.producers[0].rfind("single.", 0) == 0 ? 3 : 6) * H);
+      EXPECT_TRUE(s.needs_gather);
+      ASSERT_EQ(s.blocks.size(), 2u);  // shift and scale
+      EXPECT_EQ(s.blocks[1].producer_row, s.blocks[0].producer_row + H);
     } else if (s.kind == "attn_v_heads") {
+      ASSERT_EQ(s.producers.size(), 2u);
       EXPECT_EQ(prod.out_features(), 3 * H);
       EXPECT_EQ(cons.in_features(), H);
       EXPECT_EQ(s.consumers.size(), 2u);
-      ASSERT_EQ(s.coupled_producers.size(), 1u);
-      EXPECT_EQ(sites[s.coupled_producers[0]]->out_features(), 3 * H);
-      EXPECT_EQ(s.group, D);
+      ASSERT_EQ(s.blocks.size(), 1u);
+      EXPECT_EQ(s.blocks[0].group, D);
+      EXPECT_EQ(s.blocks[0].producer_row, 2 * H);
     } else if (s.kind == "mlp") {
       EXPECT_EQ(prod.out_features(), M);
       EXPECT_EQ(cons.in_features(), M);
-      EXPECT_EQ(s.group, 0);
     } else if (s.kind == "single_linear1") {
       EXPECT_EQ(prod.out_features(), 3 * H + M);
       EXPECT_EQ(cons.in_features(), H + M);
-      EXPECT_EQ(s.group, D);
+      ASSERT_EQ(s.blocks.size(), 2u);
+      EXPECT_EQ(s.blocks[0].group, D);
     } else {
       ADD_FAILURE() << "unknown kind " << s.kind;
     }
@@ -317,70 +325,45 @@ TEST_F(FluxPlugin, permutation_site_keys_exist_and_shapes_fit) {
   EXPECT_EQ(kinds["mlp"], 2 * p.depth);
   EXPECT_EQ(kinds["single_linear1"], p.depth_single_blocks);
   EXPECT_EQ(ps[0].consumers, (std::vector<std::string>{"double.0.img.attn.qkv"}));
-  EXPECT_EQ(ps[0].producer, "double.0.img.mod");
+  EXPECT_EQ(ps[0].producers, (std::vector<std::string>{"double.0.img.mod"}));
 }
 
-// Folds random permutations into the weights as PermutationSite documents for the kinds that
-// need no runtime gather (mlp, attn_v_heads, single_linear1): the model output must not change.
-// (norm_mod needs the LayerNorm output gathered in P order, which is not a weight edit.)
-TEST_F(FluxPlugin, foldable_permutations_leave_the_output_unchanged) {
+// Absorbs a random allowed permutation at every site (absorb_permutation: weight rows and
+// biases, or a gather for the norm sites): in full precision the model output must not change.
+TEST_F(FluxPlugin, absorbed_permutations_leave_the_output_unchanged) {
   auto m = make();
-  FluxAdapter& f = flux(*m);
   const at::Tensor x = m->sample_inputs(1, 2);
   const at::Tensor y = run_trajectory(*m, x, 0);
   std::map<std::string, LinearSite*> sites;
   for (auto* s : m->linear_sites()) sites[s->key()] = s;
-  const int64_t H = f.params().hidden_size, M = f.params().mlp_hidden();
-  auto gen = at::detail::createCPUGenerator(5);
-  const auto i64 = at::TensorOptions().dtype(at::kLong);
-  auto perm = [&](int64_t n) { return at::randperm(n, gen, i64); };
-  auto within_groups = [&](int64_t n, int64_t g) {  // a permutation of [0, n) keeping blocks of g
-    std::vector<at::Tensor> parts;
-    for (int64_t b = 0; b < n; b += g) parts.push_back(perm(g) + b);
-    return at::cat(parts);
-  };
-  auto permute_rows = [](LinearSite& s, const at::Tensor& rows) {
-    s.set_weight(s.weight().index_select(0, rows));
-    if (s.bias().defined()) s.bias().copy_(s.bias().index_select(0, rows));
-  };
-  auto permute_cols = [](LinearSite& s, const at::Tensor& cols) { s.set_weight(s.weight().index_select(1, cols)); };
-  auto head = [&](int64_t n) { return at::arange(n, i64); };
-
-  int folded = 0;
-  for (const auto& ps : f.permutation_sites()) {
-    if (ps.kind == "mlp") {
-      const at::Tensor p = perm(M);
-      permute_rows(*sites[ps.producer], p);
-      permute_cols(*sites[ps.consumers[0]], p);
-    } else if (ps.kind == "attn_v_heads") {
-      const at::Tensor p = within_groups(H, ps.group);
-      const at::Tensor rows = at::cat({head(2 * H), 2 * H + p});
-      permute_rows(*sites[ps.producer], rows);
-      for (const auto& k : ps.coupled_producers) permute_rows(*sites[k], rows);
-      for (const auto& k : ps.consumers) permute_cols(*sites[k], p);
-    } else if (ps.kind == "single_linear1") {
-      const at::Tensor pa = within_groups(H, ps.group), pm = perm(M);
-      permute_rows(*sites[ps.producer], at::cat({head(2 * H), 2 * H + pa, 3 * H + pm}));
-      permute_cols(*sites[ps.consumers[0]], at::cat({pa, H + pm}));
-    } else {
-      continue;
-    }
-    ++folded;
+  uint64_t seed = 5;
+  int gathers = 0;
+  for (const auto& ps : m->permutation_sites()) {
+    const int64_t k = sites[ps.consumers[0]]->in_features();
+    const at::Tensor p = random_permutation(ps, k, seed++);
+    EXPECT_FALSE(at::equal(p, at::arange(k, at::kLong))) << ps.kind;
+    absorb_permutation(ps, p, sites);
+    gathers += ps.needs_gather;
   }
-  EXPECT_EQ(folded, 3 * f.params().depth + f.params().depth_single_blocks);
+  EXPECT_GT(gathers, 0);
   const double d = max_abs_diff(run_trajectory(*m, x, 0), y);
   std::printf("max |permuted - original| = %.3g (max |y| %.3g)\n", d, y.abs().max().item<double>());
   EXPECT_LT(d, 1e-4);
 
-  // Control: the txt-stream qkv left out of the coupling changes the output.
+  // Controls: the txt-stream qkv left out of the coupling changes the output, and so does a
+  // permutation that moves channels across heads.
   auto c = make();
   std::map<std::string, LinearSite*> cs;
   for (auto* s : c->linear_sites()) cs[s->key()] = s;
-  const at::Tensor p = within_groups(H, f.params().head_dim());
-  permute_rows(*cs["double.0.img.attn.qkv"], at::cat({head(2 * H), 2 * H + p}));
-  permute_cols(*cs["double.0.img.attn.proj"], p);
-  permute_cols(*cs["double.0.txt.attn.proj"], p);
+  PermutationSite v = c->permutation_sites()[2];
+  ASSERT_EQ(v.kind, "attn_v_heads");
+  const at::Tensor pv = random_permutation(v, cs[v.consumers[0]]->in_features(), 1);
+  v.producers.pop_back();
+  absorb_permutation(v, pv, cs);
   EXPECT_GT(max_abs_diff(run_trajectory(*c, x, 0), y), 1e-3);
+  const PermutationSite heads = m->permutation_sites()[2];
+  const int64_t H = flux(*m).params().hidden_size;
+  EXPECT_THROW(absorb_permutation(heads, at::arange(H - 1, -1, -1, at::kLong), sites), UsageError);
 }
 
 TEST_F(FluxPlugin, conditioning_files_are_validated) {
