@@ -1,9 +1,9 @@
 // `pqlab sample`: runs an experiment's model adapter in full precision (no variant applied) on
 // the experiment's held-out inputs and saves what it produces. For a diffusion adapter that is
-// the sampler: seeded noise -> final latents. Sample i gets exactly the input, conditioning and
-// output of sample i of `pqlab run`'s full-precision pass (same seed derivation, one sample per
-// forward), so the images decoded from this file are the reference the quantized variants are
-// compared against.
+// the sampler: seeded noise -> final latents. Sample i gets the input and conditioning of sample i
+// of `pqlab run`'s reference trajectories (same seed derivation and prompts) and runs through the
+// same run_trajectory, one sample per call: with data.batch_size 1 the outputs are bit-identical
+// to run's reference; with larger batches they agree up to the matmuls' batch-shape rounding.
 //
 // Output (safetensors, all tensors F32):
 //   output   the trajectory's result (run_trajectory), first dim = count (FLUX: packed latents [N, L_img, 64])
@@ -46,6 +46,7 @@ int command_sample(CommandContext& c) {
   if (!parse_options(c.args, desc, pos, vm, synopsis, c.out)) return 0;
 
   ExperimentSpec spec = load_experiment(path, sets, c.registries);
+  spec.apply_run_options();
   if (!vm.count("count")) count = spec.data.eval_samples;
   if (count < 1) throw UsageError("--count must be >= 1, got " + std::to_string(count));
   if (out.empty()) {

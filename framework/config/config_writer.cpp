@@ -5,21 +5,15 @@
 #include <cstdlib>
 
 #include "framework/core/spellcheck.h"
+#include "framework/core/text.h"
 
 namespace pqlab::config {
 
 std::string format_double(double v) {
+  // YAML's spellings of the special values; the rest as everywhere (framework/core/text.h).
   if (std::isnan(v)) return ".nan";
   if (std::isinf(v)) return v > 0 ? ".inf" : "-.inf";
-  char buf[64];
-  for (int prec = 1; prec <= 17; ++prec) {
-    std::snprintf(buf, sizeof buf, "%.*g", prec, v);
-    if (std::strtod(buf, nullptr) == v) break;
-  }
-  std::string s = buf;
-  // Keep a float a float when read back by YAML tools ("1" would become an int).
-  if (s.find_first_of(".eE") == std::string::npos) s += ".0";
-  return s;
+  return pqlab::format_double(v);
 }
 
 namespace {

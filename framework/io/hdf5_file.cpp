@@ -17,6 +17,7 @@
 
 #include "framework/core/error.h"
 #include "framework/core/partial_files.h"
+#include "framework/core/text.h"
 
 namespace pqlab {
 namespace {
@@ -153,19 +154,6 @@ std::vector<int64_t> extent(hid_t space) {
   return std::vector<int64_t>(dims.begin(), dims.end());
 }
 
-// Shortest text that parses back to the same double; floats keep a ".0" so they read as floats.
-std::string format_double(double v) {
-  if (std::isnan(v)) return "nan";
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  char buf[40];
-  for (int precision = 1; precision <= 17; ++precision) {
-    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
-    if (std::strtod(buf, nullptr) == v) break;
-  }
-  std::string s = buf;
-  if (s.find_first_of(".e") == std::string::npos) s += ".0";
-  return s;
-}
 
 // Reads `n` strings of string type `file_type` with `read(mem_type, buffer)`, for attributes and
 // datasets alike.

@@ -1,4 +1,5 @@
 // Safetensors reader and writer; see safetensors.h for the format and the guarantees.
+#include "framework/core/text.h"
 #include "framework/io/safetensors.h"
 
 #include <ATen/ATen.h>
@@ -79,12 +80,6 @@ const DtypeSpec* dtype_for(at::ScalarType st) {
   return nullptr;
 }
 
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
 // Keys and values come from the file, so both are quoted in bounded length.
 [[noreturn]] void header_error(const std::string& path, const std::string& key,
                                const std::string& what) {
@@ -159,7 +154,7 @@ ParsedTensor parse_entry(const std::string& path, const std::string& key, const 
   }
   if (too_big || bytes != t.end - t.begin) {
     header_error(path, key,
-                 "shape " + shape_text(t.shape) + " of " + dtype + " needs " +
+                 "shape " + shape_str(t.shape) + " of " + dtype + " needs " +
                      (too_big ? std::string("more than 2^64") : std::to_string(bytes)) +
                      " bytes but data_offsets " + quote(*off_it) + " span " +
                      std::to_string(t.end - t.begin));

@@ -6,6 +6,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "framework/core/text.h"
 #include "framework/core/error.h"
 #include "framework/core/excerpt.h"
 #include "framework/io/json_limits.h"
@@ -16,12 +17,6 @@ namespace pqlab::models {
 namespace {
 
 using nlohmann::json;
-
-std::string shape_str(const at::Tensor& t) {
-  std::string s = "[";
-  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
-  return s + "]";
-}
 
 [[noreturn]] void fail(const std::string& path, const std::string& what) {
   throw RuntimeError("FLUX conditioning file '" + path + "': " + what);

@@ -6,21 +6,12 @@
 #include <cmath>
 #include <string>
 
+#include "framework/core/text.h"
 #include "framework/core/error.h"
 #include "models/flux/flux_conditioning.h"
 #include "models/flux/flux_transformer.h"
 
 namespace pqlab::models {
-namespace {
-
-std::string shape_str(const at::Tensor& t) {
-  std::string s = "[";
-  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
-  return s + "]";
-}
-
-}  // namespace
-
 double flux_shift_mu(int64_t image_seq_len, double base_shift, double max_shift) {
   // BFL get_lin_function(x1=256, y1=base_shift, x2=4096, y2=max_shift), same operation order.
   const double m = (max_shift - base_shift) / (4096.0 - 256.0);

@@ -9,6 +9,7 @@
 
 #include <cmath>
 
+#include "framework/core/text.h"
 #include "framework/core/error.h"
 #include "framework/quant/linear_site.h"
 #include "models/flux/sharded_checkpoint.h"
@@ -18,12 +19,6 @@ namespace {
 
 constexpr double kNormEps = 1e-6;
 constexpr int64_t kTimeEmbedDim = 256;
-
-std::string shape_str(const at::Tensor& t) {
-  std::string s = "[";
-  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
-  return s + "]";
-}
 
 // Parameter-free LayerNorm over the last axis; statistics in fp32, result in x's dtype.
 // On CUDA the bf16 kernel already accumulates in fp32 and rounds once, so the casts around it

@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 
+#include "framework/core/text.h"
 #include "framework/core/error.h"
 #include "framework/core/excerpt.h"
 #include "framework/io/safetensors.h"
@@ -15,12 +16,6 @@ namespace pqlab::models {
 namespace {
 
 using Shape = std::vector<int64_t>;
-
-std::string shape_str(const Shape& s) {
-  std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
-}
 
 /// One BFL tensor and the checkpoint tensors it is made of (row blocks, concatenated in order).
 struct Recipe {

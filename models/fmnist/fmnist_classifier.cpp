@@ -7,6 +7,7 @@
 
 #include <cmath>
 
+#include "framework/core/text.h"
 #include "framework/core/error.h"
 #include "framework/core/excerpt.h"
 #include "framework/io/json_limits.h"
@@ -15,12 +16,6 @@
 
 namespace pqlab::models {
 namespace {
-
-std::string shape_str(at::IntArrayRef s) {
-  std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
-}
 
 at::Tensor conv(const std::map<std::string, at::Tensor>& w, const std::string& name, const at::Tensor& x) {
   return at::relu(at::conv2d(x, w.at(name + ".weight"), w.at(name + ".bias"), 1, 1));
