@@ -8,6 +8,7 @@
 
 #include <sstream>
 
+#include "framework/core/text.h"
 #include "framework/core/error.h"
 #include "framework/core/paths.h"
 #include "framework/quant/linear_site.h"
@@ -17,35 +18,33 @@
 #include "models/flux/flux_transformer.h"
 
 namespace pqlab::models {
-namespace {
-
-std::string shape_str(const at::Tensor& t) {
-  std::string s = "[";
-  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
-  return s + "]";
-}
-
-}  // namespace
-
 std::vector<PermutationSite> flux_permutation_sites(const FluxParams& p) {
-  // Algebra of each kind: see PermutationSite in flux_adapter.h.
-  const int64_t D = p.head_dim();
+  // Algebra of each kind: see flux_permutation_sites in flux_adapter.h.
+  const int64_t H = p.hidden_size, M = p.mlp_hidden(), D = p.head_dim();
+  // The modulation chunks (shift, scale) that act on the norm output before a consumer.
+  auto norm_mod = [&](const std::string& mod, const std::string& consumer, int64_t shift_chunk) {
+    PermutationSite s{"norm_mod", {mod}, {consumer}, {}, true};
+    s.blocks = {{shift_chunk * H, 0, H, 0}, {(shift_chunk + 1) * H, 0, H, 0}};
+    return s;
+  };
   std::vector<PermutationSite> v;
   for (int64_t i = 0; i < p.depth; ++i) {
     const std::string b = "double." + std::to_string(i) + ".";
-    v.push_back({b + "img.mod", {b + "img.attn.qkv"}, "norm_mod", 0, {}});
-    v.push_back({b + "txt.mod", {b + "txt.attn.qkv"}, "norm_mod", 0, {}});
-    v.push_back({b + "img.attn.qkv", {b + "img.attn.proj", b + "txt.attn.proj"}, "attn_v_heads", D, {b + "txt.attn.qkv"}});
+    v.push_back(norm_mod(b + "img.mod", b + "img.attn.qkv", 0));
+    v.push_back(norm_mod(b + "txt.mod", b + "txt.attn.qkv", 0));
+    // The joint attention mixes both streams' v: both qkv take the same P, both proj read it.
+    v.push_back({"attn_v_heads", {b + "img.attn.qkv", b + "txt.attn.qkv"}, {b + "img.attn.proj", b + "txt.attn.proj"},
+                 {{2 * H, 0, H, D}}, false});
     for (const char* s : {"img", "txt"}) {
       const std::string k = b + s;
-      v.push_back({k + ".mod", {k + ".mlp.up"}, "norm_mod", 0, {}});
-      v.push_back({k + ".mlp.up", {k + ".mlp.down"}, "mlp", 0, {}});
+      v.push_back(norm_mod(k + ".mod", k + ".mlp.up", 3));
+      v.push_back({"mlp", {k + ".mlp.up"}, {k + ".mlp.down"}, {{0, 0, M, 0}}, false});
     }
   }
   for (int64_t j = 0; j < p.depth_single_blocks; ++j) {
     const std::string b = "single." + std::to_string(j) + ".";
-    v.push_back({b + "mod", {b + "linear1"}, "norm_mod", 0, {}});
-    v.push_back({b + "linear1", {b + "linear2"}, "single_linear1", D, {}});
+    v.push_back(norm_mod(b + "mod", b + "linear1", 0));
+    v.push_back({"single_linear1", {b + "linear1"}, {b + "linear2"}, {{2 * H, 0, H, D}, {3 * H, H, M, 0}}, false});
   }
   return v;
 }
@@ -77,7 +76,6 @@ void FluxAdapter::load() {
   if (cfg_.device == "cuda" && !at::hasCUDA()) throw RuntimeError("flux: device 'cuda' requested but CUDA is not available");
   const at::ScalarType dtype = cfg_.dtype == "bf16" ? at::kBFloat16 : at::kFloat;
   const at::Device device = cfg_.device == "cuda" ? at::Device(at::kCUDA) : at::Device(at::kCPU);
-  if (cfg_.threads > 0) at::set_num_threads(static_cast<int>(cfg_.threads));
   model_.reset();
   cond_ = FluxConditioning();
   const std::string checkpoint = resolve_data_path(cfg_.checkpoint);

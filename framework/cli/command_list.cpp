@@ -16,12 +16,10 @@ namespace {
 // Visits the registry of `kind` with f(registry); unknown kinds are usage errors.
 template <class F>
 void with_registry(const Registries& r, const std::string& kind, F f) {
-  if (kind == "format") return f(r.formats);
-  if (kind == "method") return f(r.methods);
-  if (kind == "ordering") return f(r.orderings);
-  if (kind == "model") return f(r.models);
-  if (kind == "metric") return f(r.metrics);
-  if (kind == "image_metric") return f(r.image_metrics);
+#define PQLAB_KIND(k, Interface, member, name_key) \
+  if (kind == #k) return f(r.member);
+#include "framework/registry/kinds.def"
+#undef PQLAB_KIND
   std::string msg = "unknown plugin kind '" + kind + "'";
   const std::string guess = closest_match(kind, Registries::kinds());
   if (!guess.empty()) msg += "; did you mean '" + guess + "'?";

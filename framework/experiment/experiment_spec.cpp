@@ -1,5 +1,7 @@
 #include "framework/experiment/experiment_spec.h"
 
+#include <ATen/Parallel.h>
+
 #include <set>
 
 #include "framework/config/config_reader.h"
@@ -50,6 +52,10 @@ ExperimentSpec load_experiment(const std::string& path, const std::vector<std::s
   spec.source_path = path;
   spec.resolved_yaml = dump_experiment(spec);
   return spec;
+}
+
+void ExperimentSpec::apply_run_options() const {
+  if (threads > 0) at::set_num_threads(static_cast<int>(threads));
 }
 
 std::string dump_experiment(ExperimentSpec& spec) {

@@ -82,6 +82,7 @@ struct OutputSpec {
 struct ExperimentSpec {
   std::string name;        ///< defaults to the file stem
   int64_t seed = 0;        ///< every random draw of the run derives from it
+  int64_t threads = 0;     ///< CPU intra-op threads of the process (0 = libtorch's default)
   Plugin<ModelAdapter> model;
   DataSpec data;
   CalibrationSpec calibration;
@@ -99,6 +100,10 @@ struct ExperimentSpec {
              std::string("'name' must be a plain file stem (") + kPlainFileStemRule + "), got '" + excerpt(c.name) +
                  "'");
     io.field("seed", c.seed, "master seed for data and any randomized method", config::in_range(0, 9.0e15));
+    io.field("threads", c.threads,
+             "CPU intra-op threads of the run (at::set_num_threads); 0 = libtorch's default. A run option, not a "
+             "model's: tiny models run fastest on 1 (their ops are too small to split)",
+             config::in_range(0, 4096));
     config::plugin_field(io, "model", c.model, "model adapter and its settings", config::required());
     io.field("data", c.data, "held-out evaluation data");
     io.field("calibration", c.calibration,
@@ -109,6 +114,9 @@ struct ExperimentSpec {
     io.field("images", c.images, "image metrics and sample grids (models whose outputs are images)");
     io.field("output", c.output, "where results go");
   }
+
+  /// Sets the process's CPU threads when `threads` asks for a number (run and sample call it).
+  void apply_run_options() const;
 
   /// Seed of the held-out inputs: one stream per split, all derived from `seed`, so `pqlab run`
   /// and `pqlab sample` draw identical held-out samples.

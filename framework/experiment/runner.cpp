@@ -172,6 +172,7 @@ double mean_of(const at::Tensor& t) { return t.numel() ? t.to(at::kDouble).mean(
 RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
   namespace rp = result_paths;
   const std::string start = now_iso8601();
+  spec.apply_run_options();
   ModelAdapter& model = *spec.model.impl;
   model.load();
   const std::vector<LinearSite*> sites = model.linear_sites();

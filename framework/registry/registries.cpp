@@ -4,7 +4,13 @@
 
 namespace pqlab {
 
-std::vector<std::string> Registries::kinds() { return {"format", "image_metric", "method", "metric", "model", "ordering"}; }
+std::vector<std::string> Registries::kinds() {
+  return {
+#define PQLAB_KIND(kind, Interface, member, name_key) #kind,
+#include "framework/registry/kinds.def"
+#undef PQLAB_KIND
+  };
+}
 
 std::string unknown_plugin_message(const char* kind, const std::string& name,
                                    const std::vector<std::string>& names) {

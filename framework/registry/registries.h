@@ -11,12 +11,9 @@
 namespace pqlab {
 
 struct Registries {
-  Registry<NumberFormat> formats{"format", "name"};
-  Registry<Method> methods{"method", "name"};
-  Registry<Ordering> orderings{"ordering", "name"};
-  Registry<ModelAdapter> models{"model", "adapter"};
-  Registry<Metric> metrics{"metric", "name"};
-  Registry<ImageMetric> image_metrics{"image_metric", "name"};
+#define PQLAB_KIND(kind, Interface, member, name_key) Registry<Interface> member{#kind, name_key};
+#include "framework/registry/kinds.def"
+#undef PQLAB_KIND
 
   template <class I> Registry<I>& get();
   template <class I> const Registry<I>& get() const { return const_cast<Registries*>(this)->get<I>(); }
@@ -24,12 +21,10 @@ struct Registries {
   static std::vector<std::string> kinds();
 };
 
-template <> inline Registry<NumberFormat>& Registries::get<NumberFormat>() { return formats; }
-template <> inline Registry<Method>& Registries::get<Method>() { return methods; }
-template <> inline Registry<Ordering>& Registries::get<Ordering>() { return orderings; }
-template <> inline Registry<ModelAdapter>& Registries::get<ModelAdapter>() { return models; }
-template <> inline Registry<Metric>& Registries::get<Metric>() { return metrics; }
-template <> inline Registry<ImageMetric>& Registries::get<ImageMetric>() { return image_metrics; }
+#define PQLAB_KIND(kind, Interface, member, name_key) \
+  template <> inline Registry<Interface>& Registries::get<Interface>() { return member; }
+#include "framework/registry/kinds.def"
+#undef PQLAB_KIND
 
 /// Registers every built-in plugin (the CMake-generated list).
 void register_builtin_plugins(Registries& r);
@@ -91,17 +86,15 @@ void plugin_list_field(ConfigIo& io, const char* key, std::vector<Plugin<I>>& v,
 }  // namespace pqlab::config
 
 /// Ends a plugin source file: defines pqlab_register_<kind>_<name>(Registries&), which the
-/// generated builtin list calls. kind is one of format, method, ordering, model, metric, image_metric.
+/// generated builtin list calls. kind is one of framework/registry/kinds.def.
 #define PQLAB_PLUGIN(kind, name, Impl, help)                                   \
   void pqlab_register_##kind##_##name(::pqlab::Registries& r) {                \
     ::pqlab::pqlab_registry_of_##kind(r).template add<Impl>(#name, help, __FILE__, __LINE__); \
   }
 
 namespace pqlab {
-inline Registry<NumberFormat>& pqlab_registry_of_format(Registries& r) { return r.formats; }
-inline Registry<Method>& pqlab_registry_of_method(Registries& r) { return r.methods; }
-inline Registry<Ordering>& pqlab_registry_of_ordering(Registries& r) { return r.orderings; }
-inline Registry<ModelAdapter>& pqlab_registry_of_model(Registries& r) { return r.models; }
-inline Registry<Metric>& pqlab_registry_of_metric(Registries& r) { return r.metrics; }
-inline Registry<ImageMetric>& pqlab_registry_of_image_metric(Registries& r) { return r.image_metrics; }
+#define PQLAB_KIND(kind, Interface, member, name_key) \
+  inline Registry<Interface>& pqlab_registry_of_##kind(Registries& r) { return r.member; }
+#include "framework/registry/kinds.def"
+#undef PQLAB_KIND
 }  // namespace pqlab
