@@ -49,6 +49,7 @@
 
 #include "framework/io/safetensors.h"
 #include "models/flux/flux_params.h"
+#include "models/flux/flux_conditioning.h"
 #include "models/flux/flux_transformer.h"
 #include "models/flux/flux_weights.h"
 
@@ -79,7 +80,8 @@ struct Options {
                "       flux_step_bench --checkpoint PATH [--dtype bf16|fp16|fp32] [--device cuda|cpu]\n"
                "                       [--warmup 3] [--reps 10] [--height 1024 --width 1024 --txt-len 512]\n"
                "                       [--matmul-n 8192] [--no-diagnose] [--seed S]\n"
-               "       flux_step_bench --micro-only [--dtype/--device/--height/--width/--txt-len, model sizes]\n",
+               "       flux_step_bench --micro-only [--dtype/--device/--height/--width/--txt-len, model sizes]\n"
+               "       flux_step_bench --write-conditioning PATH [N=20]   (random FLUX.1-dev prompt embeddings)\n",
                why.c_str());
   std::exit(2);
 }
@@ -695,8 +697,24 @@ int micro_only(const Options& o) {
 
 }  // namespace
 
+// Random prompt embeddings shaped as FLUX.1-dev's (T5 [N, 512, 4096], CLIP [N, 768]) for runs
+// that measure time and memory on a random-weight checkpoint (no text encoders here).
+int write_random_conditioning(const std::string& path, int64_t n, uint64_t seed) {
+  auto gen = at::detail::createCPUGenerator(seed);
+  const at::Tensor txt = at::normal(0.0, 0.3, {n, 512, 4096}, gen, at::TensorOptions().dtype(at::kFloat)).to(at::kBFloat16);
+  const at::Tensor y = at::normal(0.0, 0.3, {n, 768}, gen, at::TensorOptions().dtype(at::kFloat)).to(at::kBFloat16);
+  std::vector<std::string> prompts;
+  for (int64_t i = 0; i < n; ++i) prompts.push_back("random prompt " + std::to_string(i));
+  pqlab::models::write_flux_conditioning(path, txt, y, prompts, {{"note", "random embeddings for benchmarks"}});
+  std::printf("wrote %s: txt [%lld, 512, 4096], y [%lld, 768] bf16\n", path.c_str(), static_cast<long long>(n),
+              static_cast<long long>(n));
+  return 0;
+}
+
 int main(int argc, char** argv) {
   try {
+    if (argc >= 3 && std::string(argv[1]) == "--write-conditioning")
+      return write_random_conditioning(argv[2], argc >= 4 ? std::atoll(argv[3]) : 20, 0);
     const Options o = parse(argc, argv);
     if (o.micro_only) return micro_only(o);
     return o.write_random.empty() ? bench(o) : write_random(o);

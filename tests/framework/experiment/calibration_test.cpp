@@ -83,6 +83,20 @@ TEST(calibration, one_batch_or_many_give_the_same_statistics_and_reservoir) {
   }
 }
 
+TEST(calibration, bf16_inputs_give_exact_float64_sums) {
+  auto gen = at::detail::createCPUGenerator(11);
+  LinearSite site("b", "r", at::zeros({2, 8}, at::kBFloat16), at::Tensor());
+  CalibrationCollector c({&site}, {}, 1, 0, 1);
+  const at::Tensor x = at::normal(0.0, 3.0, {2, 300, 8}, gen, at::TensorOptions().dtype(at::kFloat)).to(at::kBFloat16);
+  StepContext ctx;
+  c.observe(site, x, ctx);
+  const InputStats st = c.finish().stats.at("b")[0];
+  const at::Tensor xd = x.reshape({-1, 8}).to(at::kDouble);
+  EXPECT_LT(rel_diff(st.sum, xd.sum(0)), 1e-14);
+  EXPECT_LT(rel_diff(st.sumsq, xd.pow(2).sum(0)), 1e-14);
+  EXPECT_TRUE(at::equal(st.absmax, xd.abs().amax(0)));
+}
+
 TEST(calibration, memory_does_not_grow_with_the_sample_count) {
   OneSiteDiffusion m;
   const Observed small = calibrate(m, 2, 1, {}, 4), large = calibrate(m, 12, 1, {}, 4);
