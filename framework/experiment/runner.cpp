@@ -239,8 +239,9 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
     throw UsageError("the model's outputs are not images (" + spec.model->describe() +
                      "), so 'images.metrics' / 'images.paired' cannot be computed; remove them");
   const bool images = fp_images.images.defined();
+  const std::vector<std::string> eval_prompts = model.prompts(0, n_samples);
   if (images) {
-    fp_images.prompts = model.prompts(0, n_samples);
+    fp_images.prompts = eval_prompts;
     for (auto& m : spec.images.metrics) m->prepare();
   }
 
@@ -282,7 +283,6 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
   h5.write(rp::evaluation_timesteps(), at::tensor(model.schedule(), at::kDouble));
   h5.set_attr(rp::kEvaluation, "noise_seed", static_cast<int64_t>(spec.eval_seed()));
   h5.set_attr(rp::kEvaluation, "teacher_forced_samples", n_tf);
-  const std::vector<std::string> eval_prompts = model.prompts(0, n_samples);
   if (!eval_prompts.empty()) h5.write_strings(rp::evaluation_prompts(), eval_prompts);
 
   // Layer table, shared by all variants.
@@ -299,6 +299,10 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
   h5.write(rp::kLayerInFeatures, at::tensor(in_f, at::kLong));
   h5.write(rp::kLayerOutFeatures, at::tensor(out_f, at::kLong));
 
+  // ||W||^2 of every full-precision weight, once for all variants (the weight error's denominator).
+  std::vector<double> fp_weight_sq;
+  for (const SiteState& st : fp) fp_weight_sq.push_back(st.weight.to(at::kDouble).pow(2).sum().item<double>());
+
   std::vector<std::string> labels;
   for (auto& v : spec.variants) {
     labels.push_back(v.label);
@@ -308,9 +312,9 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
     const size_t L = sites.size();
     std::vector<double> w_rel(L), quantized(L);
     for (size_t i = 0; i < L; ++i) {
-      const at::Tensor w0 = fp[i].weight.to(at::kDouble);
-      const double denom = w0.pow(2).sum().item<double>();
-      w_rel[i] = denom > 0 ? (quant[i].weight.to(at::kDouble) - w0).pow(2).sum().item<double>() / denom : std::nan("");
+      const double denom = fp_weight_sq[i];
+      w_rel[i] = denom > 0 ? (quant[i].weight.to(at::kDouble) - fp[i].weight.to(at::kDouble)).pow(2).sum().item<double>() / denom
+                           : std::nan("");
       quantized[i] = v.method->selects(sites[i]->key()) ? 1.0 : 0.0;
     }
 
