@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <exception>
+#include <memory>
 #include <ostream>
 
+#include "framework/config/config_reader.h"
 #include "framework/core/error.h"
 #include "framework/core/spellcheck.h"
 #include "framework/core/version.h"
@@ -23,21 +25,42 @@ const Command kCommands[] = {
   {"inspect",      "inspect <result.h5>",                                          "summarize a result file", &command_inspect},
   {"quant-tensor", "quant-tensor --format NAME [--group-size N] [--set key=value ...] --in X.safetensors --out Y.safetensors [--codes]",
                                                                                    "fake-quantize every tensor of a safetensors file", &command_quant_tensor},
-  {"forward",      "forward --checkpoint PATH --inputs IN.safetensors --out OUT.safetensors [--dtype fp32|bf16] [--device cpu|cuda] [--intermediates]",
-                                                                                   "run one FLUX transformer forward on saved inputs", &command_forward},
   {"sample",       "sample <experiment.yaml> [--set key.path=value ...] [--out FILE] [--count N]",
                                                                                    "run the model in full precision (FLUX: the sampler) and save the outputs", &command_sample},
-  {"train-flux",   "train-flux <config.yaml> --out FILE.safetensors [--set key=value ...]",
-                                                                                   "train the built-in Fashion-MNIST FLUX (configs/train/fmnist_flux.yaml)", &command_train_flux},
-  {"train-classifier", "train-classifier <config.yaml> --out FILE.safetensors [--set key=value ...]",
-                                                                                   "train the Fashion-MNIST classifier of the image metrics", &command_train_classifier},
 };
 // clang-format on
 
-void print_help(std::ostream& out) {
+// The framework's commands, then the plugins' (kind `command`, framework/interfaces/command.h).
+struct Listed {
+  std::string name, synopsis, help;
+  const Command* builtin = nullptr;  ///< null: a plugin command
+  std::string plugin;                ///< its registry name
+};
+
+std::vector<Listed> all_commands(const Registries& r) {
+  std::vector<Listed> v;
+  for (const auto& c : kCommands) v.push_back({c.name, c.synopsis, c.help, &c, ""});
+  for (const auto* e : r.commands.entries()) {
+    std::string name = e->name;
+    std::replace(name.begin(), name.end(), '_', '-');
+    v.push_back({name, "", e->help, nullptr, e->name});
+  }
+  return v;
+}
+
+std::shared_ptr<CliCommand> make_command(const Registries& r, const std::string& plugin) {
+  config::ErrorList errors;
+  config::ConfigReader io(nullptr, "command", errors, &r);
+  auto cmd = r.commands.at(plugin).create(io);
+  io.finish();
+  if (!cmd) throw RuntimeError("command '" + plugin + "' could not be created");
+  return cmd;
+}
+
+void print_help(std::ostream& out, const std::vector<Listed>& commands) {
   out << "pqlab " << version() << ": post-training quantization experiments for diffusion transformers\n\n"
       << "usage: pqlab <command> [options]   (pqlab <command> --help for details)\n\ncommands:\n";
-  for (const auto& c : kCommands) out << "  " << c.name << std::string(std::max<size_t>(2, 18 - std::string(c.name).size()), ' ') << c.help << '\n';
+  for (const auto& c : commands) out << "  " << c.name << std::string(std::max<size_t>(2, 18 - c.name.size()), ' ') << c.help << '\n';
   out << "\noptions:\n  --help        this text\n  --version     version and git commit\n"
       << "\nexit codes: 0 ok, 2 usage or config error, 1 runtime failure\n";
 }
@@ -45,22 +68,25 @@ void print_help(std::ostream& out) {
 }  // namespace
 
 int run_cli(const std::vector<std::string>& argv, std::ostream& out, std::ostream& err) {
+  Registries registries;
+  register_builtin_plugins(registries);
+  const std::vector<Listed> commands = all_commands(registries);
   if (argv.size() < 2) {
-    print_help(err);
+    print_help(err, commands);
     return 2;
   }
   const std::string name = argv[1];
   if (name == "--help" || name == "-h" || name == "help") {
-    print_help(out);
+    print_help(out, commands);
     return 0;
   }
   if (name == "--version") {
     out << "pqlab " << version() << " (commit " << git_commit() << ")\n";
     return 0;
   }
-  const Command* cmd = nullptr;
+  const Listed* cmd = nullptr;
   std::vector<std::string> names;
-  for (const auto& c : kCommands) {
+  for (const auto& c : commands) {
     names.push_back(c.name);
     if (name == c.name) cmd = &c;
   }
@@ -71,11 +97,13 @@ int run_cli(const std::vector<std::string>& argv, std::ostream& out, std::ostrea
     err << "\nnote: commands: " << join(names) << "\n";
     return 2;
   }
+  std::string synopsis = cmd->synopsis;
   try {
-    Registries registries;
-    register_builtin_plugins(registries);
-    CommandContext ctx{std::vector<std::string>(argv.begin() + 2, argv.end()), registries, out, err};
-    return cmd->fn(ctx);
+    CommandContext ctx{std::vector<std::string>(argv.begin() + 2, argv.end()), registries, out, err, synopsis};
+    if (cmd->builtin) return cmd->builtin->fn(ctx);
+    const auto plugin = make_command(registries, cmd->plugin);
+    synopsis = ctx.synopsis = plugin->synopsis();
+    return plugin->run(ctx);
   } catch (const ConfigError& e) {
     err << e.what();
     return e.exit_code();
@@ -83,7 +111,7 @@ int run_cli(const std::vector<std::string>& argv, std::ostream& out, std::ostrea
     err << "pqlab " << name << ": error: " << e.what() << '\n';
     return e.exit_code();
   } catch (const boost::program_options::error& e) {
-    err << "pqlab " << name << ": error: " << e.what() << "\nusage: pqlab " << cmd->synopsis << '\n';
+    err << "pqlab " << name << ": error: " << e.what() << "\nusage: pqlab " << synopsis << '\n';
     return 2;
   } catch (const std::exception& e) {
     // libtorch and the standard library report failures as plain exceptions: runtime failures.

@@ -4,18 +4,9 @@
 #include <string>
 #include <vector>
 
-namespace pqlab {
-struct Registries;
+#include "framework/interfaces/command.h"
 
-namespace cli {
-
-/// Context handed to every sub-command.
-struct CommandContext {
-  std::vector<std::string> args;  ///< arguments after the sub-command name
-  const Registries& registries;
-  std::ostream& out;
-  std::ostream& err;
-};
+namespace pqlab::cli {
 
 using CommandFn = int (*)(CommandContext&);
 
@@ -35,10 +26,6 @@ int command_list(CommandContext& c);
 int command_explain(CommandContext& c);
 int command_inspect(CommandContext& c);
 int command_quant_tensor(CommandContext& c);
-int command_forward(CommandContext& c);
 int command_sample(CommandContext& c);
-int command_train_flux(CommandContext& c);
-int command_train_classifier(CommandContext& c);
 
-}  // namespace cli
-}  // namespace pqlab
+}  // namespace pqlab::cli

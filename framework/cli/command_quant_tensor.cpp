@@ -19,8 +19,6 @@
 namespace pqlab::cli {
 
 int command_quant_tensor(CommandContext& c) {
-  const char* synopsis =
-      "quant-tensor --format NAME [--group-size N] [--set key=value ...] --in X.safetensors --out Y.safetensors [--codes]";
   po::options_description desc("options");
   std::string format, group_size, in, out;
   std::vector<std::string> sets;
@@ -33,7 +31,7 @@ int command_quant_tensor(CommandContext& c) {
       "codes", po::bool_switch(&codes), "also write <name>.codes, <name>.scales (and global_scale, zero_points)");
   po::positional_options_description pos;
   po::variables_map vm;
-  if (!parse_options(c.args, desc, pos, vm, synopsis, c.out)) return 0;
+  if (!parse_options(c.args, desc, pos, vm, c.synopsis, c.out)) return 0;
 
   // Build the format through the same config path as experiments, so errors look the same.
   config::ErrorList errors;

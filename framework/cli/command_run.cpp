@@ -18,7 +18,7 @@ struct ExperimentArgs {
   bool quiet = false;
 };
 
-bool parse_experiment_args(CommandContext& c, bool with_out, const char* synopsis, ExperimentArgs& a) {
+bool parse_experiment_args(CommandContext& c, bool with_out, ExperimentArgs& a) {
   po::options_description desc("options");
   desc.add_options()
       ("help,h", "this text")
@@ -31,14 +31,14 @@ bool parse_experiment_args(CommandContext& c, bool with_out, const char* synopsi
   po::positional_options_description pos;
   pos.add("experiment", 1);
   po::variables_map vm;
-  return parse_options(c.args, desc, pos, vm, synopsis, c.out);
+  return parse_options(c.args, desc, pos, vm, c.synopsis, c.out);
 }
 
 }  // namespace
 
 int command_run(CommandContext& c) {
   ExperimentArgs a;
-  if (!parse_experiment_args(c, true, "run <experiment.yaml> [--set key.path=value ...] [--out DIR]", a)) return 0;
+  if (!parse_experiment_args(c, true, a)) return 0;
   ExperimentSpec spec = load_experiment(a.path, a.sets, c.registries);
   if (a.print_config) c.out << spec.resolved_yaml;
   RunOptions opts;
@@ -57,7 +57,7 @@ int command_run(CommandContext& c) {
 
 int command_validate(CommandContext& c) {
   ExperimentArgs a;
-  if (!parse_experiment_args(c, false, "validate <experiment.yaml> [--set key.path=value ...]", a)) return 0;
+  if (!parse_experiment_args(c, false, a)) return 0;
   ExperimentSpec spec = load_experiment(a.path, a.sets, c.registries);
   if (a.print_config) c.out << spec.resolved_yaml;
   c.out << a.path << ": ok: experiment '" << spec.name << "', model " << spec.model.name << ", "

@@ -8,10 +8,12 @@
 // Output (safetensors, all tensors F32):
 //   output   the trajectory's result (run_trajectory), first dim = count (FLUX: packed latents [N, L_img, 64])
 //   inputs   the inputs it started from (FLUX: packed noise)
-//   latents  FLUX only: output unpacked to [N, 16, H/8, W/8], ready for the VAE after
-//            latents / 0.3611 + 0.1159 (models.md 2.5)
-//   metadata prompts (FLUX: JSON list, prompt of each sample), experiment, model, seed, config, ...
+//   <view>   the adapter's output_views (FLUX: latents, output unpacked to [N, 16, H/8, W/8], ready
+//            for the VAE after latents / 0.3611 + 0.1159, models.md 2.5)
+//   metadata prompts (JSON list, prompt of each sample, when the model is conditioned),
+//            timesteps (the schedule), experiment, model, seed, config, ...
 #include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
 
 #include <iomanip>
 #include <map>
@@ -26,12 +28,10 @@
 #include "framework/experiment/experiment_spec.h"
 #include "framework/experiment/trajectory.h"
 #include "framework/io/safetensors.h"
-#include "models/flux/flux_adapter.h"
 
 namespace pqlab::cli {
 
 int command_sample(CommandContext& c) {
-  const char* synopsis = "sample <experiment.yaml> [--set key.path=value ...] [--out FILE] [--count N]";
   po::options_description desc("options");
   std::string path, out;
   std::vector<std::string> sets;
@@ -43,7 +43,7 @@ int command_sample(CommandContext& c) {
   po::positional_options_description pos;
   pos.add("experiment", 1);
   po::variables_map vm;
-  if (!parse_options(c.args, desc, pos, vm, synopsis, c.out)) return 0;
+  if (!parse_options(c.args, desc, pos, vm, c.synopsis, c.out)) return 0;
 
   ExperimentSpec spec = load_experiment(path, sets, c.registries);
   spec.apply_run_options();
@@ -79,14 +79,14 @@ int command_sample(CommandContext& c) {
                                           {"input_seed", std::to_string(spec.eval_seed())},
                                           {"dtype", model.dtype()},
                                           {"device", model.device()}};
-  if (auto* flux = dynamic_cast<models::FluxAdapter*>(&model)) {
-    tensors.emplace_back("latents", flux->unpack(output));
-    meta["prompts"] = models::flux_prompts_json(flux->prompts(0, count));
-    std::ostringstream ts;
-    ts << std::setprecision(9);
-    for (size_t i = 0; i < flux->timesteps().size(); ++i) ts << (i ? ", " : "[") << flux->timesteps()[i];
-    meta["timesteps"] = ts.str() + "]";
-  }
+  for (auto& view : model.output_views(output)) tensors.push_back(std::move(view));
+  const std::vector<std::string> prompts = model.prompts(0, count);
+  if (!prompts.empty()) meta["prompts"] = nlohmann::json(prompts).dump();
+  std::ostringstream ts;
+  ts << std::setprecision(9);
+  const std::vector<double> schedule = model.schedule();
+  for (size_t i = 0; i < schedule.size(); ++i) ts << (i ? ", " : "[") << schedule[i];
+  meta["timesteps"] = ts.str() + "]";
   write_safetensors(out, tensors, meta);
   c.out << "model " << spec.model.name << " (" << model.describe() << ")\n"
         << "wrote " << out << ": " << count << " sample" << (count == 1 ? "" : "s") << ", output " << output.sizes()

@@ -12,7 +12,7 @@ namespace po = boost::program_options;
 /// Parses args; returns false after printing help (when --help was given).
 inline bool parse_options(const std::vector<std::string>& args, const po::options_description& desc,
                           const po::positional_options_description& pos, po::variables_map& vm,
-                          const char* synopsis, std::ostream& out) {
+                          const std::string& synopsis, std::ostream& out) {
   po::store(po::command_line_parser(args).options(desc).positional(pos).run(), vm);
   if (vm.count("help")) {
     out << "usage: pqlab " << synopsis << "\n\n" << desc;

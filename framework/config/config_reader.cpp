@@ -257,7 +257,18 @@ void ConfigReader::plugin_here(const Node& n, PluginSlot& slot) {
 
 void ConfigReader::plugin(const char* key, const char* help, FieldOpts o, PluginSlot& slot) {
   const Node* n = get(key, o, (std::string("a ") + slot.kind() + " name or mapping").c_str());
-  if (n) plugin_here(*n, slot);
+  if (n) {
+    plugin_here(*n, slot);
+    return;
+  }
+  // Absent key: a slot that names a default plugin builds it with its default config.
+  const std::string def = slot.current_name();
+  const auto names = slot.names();  // empty without registries
+  if (def.empty() || std::find(names.begin(), names.end(), def) == names.end()) return;
+  ConfigReader sub(nullptr, std::string(slot.kind()) + " '" + def + "'", errors_, registries_,
+                   node_ ? node_->origin : parent_);
+  slot.create(def, sub);
+  sub.finish();
 }
 
 void ConfigReader::plugin_list(const char* key, const char* help, FieldOpts o,

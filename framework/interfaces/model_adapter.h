@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "framework/interfaces/permutation_site.h"
@@ -45,6 +46,10 @@ class ModelAdapter {
   /// CPU, values in [0, 1]. Undefined tensor when the outputs are not images (e.g. FLUX latents
   /// without a VAE decoder); the runner then skips the image stage.
   virtual at::Tensor to_images(const at::Tensor& /*outputs*/) const { return {}; }
+  /// Other views of trajectory results worth saving next to them, by name (FLUX: "latents",
+  /// unpacked to [N, 16, H/8, W/8] for a VAE). outputs: float32 on the CPU, as run_trajectory
+  /// returned them; the views are float32 on the CPU too.
+  virtual std::vector<std::pair<std::string, at::Tensor>> output_views(const at::Tensor& /*outputs*/) const { return {}; }
   /// The prompt (class-conditional models: the class name) of samples first .. first + count - 1;
   /// empty when the model is unconditional.
   virtual std::vector<std::string> prompts(int64_t /*first_sample*/, int64_t /*count*/) const { return {}; }

@@ -1,5 +1,7 @@
 // All plugin registries of one process (or one test). Created explicitly, never global.
 #pragma once
+#include "framework/interfaces/command.h"
+#include "framework/interfaces/image_classifier.h"
 #include "framework/interfaces/image_metric.h"
 #include "framework/interfaces/method.h"
 #include "framework/interfaces/metric.h"

@@ -8,7 +8,7 @@
 
 #include "framework/core/error.h"
 #include "framework/registry/registries.h"
-#include "metrics/frechet.h"
+#include "framework/stats/frechet.h"
 #include "metrics/image/classifier_slot.h"
 
 namespace pqlab::metrics {
@@ -16,26 +16,30 @@ namespace pqlab::metrics {
 class ClassifierFd final : public ConfiguredPlugin<ImageMetric, ClassifierConfig> {
  public:
   using ConfiguredPlugin::ConfiguredPlugin;
-  std::string describe() const override { return "Frechet distance on classifier features vs the real test set"; }
+  std::string describe() const override {
+    return "Frechet distance on features of " + cfg_.classifier->describe() + " vs its real reference set";
+  }
   bool higher_is_better() const override { return false; }
   void prepare() override {
-    const models::FmnistClassifier& c = load_classifier(cfg_, net_);
-    if (!c.reference_mean().defined())
-      throw RuntimeError("classifier_fd: classifier '" + cfg_.classifier +
-                         "' stores no reference feature statistics (reference.mean / reference.cov)");
+    cfg_.classifier->load();
+    if (!cfg_.classifier->reference_moments().first.defined())
+      throw RuntimeError("classifier_fd: " + cfg_.classifier->describe() +
+                         " knows no reference feature statistics (reference.mean / reference.cov)");
+    prepared_ = true;
   }
   double compute(const ImageSet& s) const override {
-    if (!net_) throw RuntimeError("classifier_fd: compute() before prepare()");
+    if (!prepared_) throw RuntimeError("classifier_fd: compute() before prepare()");
     if (s.images.size(0) < 2) throw RuntimeError("classifier_fd: need at least 2 images");
-    const auto [mu, cov] = feature_moments(net_->evaluate(s.images, cfg_.batch).features);
-    return frechet_distance(mu, cov, net_->reference_mean(), net_->reference_cov());
+    const auto [mu, cov] = feature_moments(cfg_.classifier->evaluate(s.images).features);
+    const auto [ref_mu, ref_cov] = cfg_.classifier->reference_moments();
+    return frechet_distance(mu, cov, ref_mu, ref_cov);
   }
 
  private:
-  std::shared_ptr<models::FmnistClassifier> net_;
+  bool prepared_ = false;
 };
 
 }  // namespace pqlab::metrics
 
 PQLAB_PLUGIN(image_metric, classifier_fd, pqlab::metrics::ClassifierFd,
-             "Frechet distance of classifier features to the real Fashion-MNIST test set (FID analogue; lower is better)")
+             "Frechet distance of classifier features to the classifier's real reference set (FID analogue; lower is better)")

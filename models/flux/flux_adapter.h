@@ -143,6 +143,10 @@ class FluxAdapter final : public ConfiguredPlugin<ModelAdapter, FluxConfig> {
   at::Tensor velocity(const at::Tensor& x, const StepContext& ctx) override;
   /// Euler in the model dtype, as BFL's denoise loop.
   const UpdateRule& update_rule() const override;
+  /// "latents": the packed outputs unpacked to [N, latent_channels, H/8, W/8].
+  std::vector<std::pair<std::string, at::Tensor>> output_views(const at::Tensor& outputs) const override {
+    return {{"latents", unpack(outputs)}};
+  }
 
   // FLUX-specific; all valid after load() (RuntimeError before).
   const FluxTransformer& transformer() const;

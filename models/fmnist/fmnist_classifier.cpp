@@ -7,12 +7,12 @@
 
 #include <cmath>
 
-#include "framework/core/text.h"
 #include "framework/core/error.h"
 #include "framework/core/excerpt.h"
+#include "framework/core/text.h"
 #include "framework/io/json_limits.h"
-#include "framework/io/idx.h"
 #include "framework/io/safetensors.h"
+#include "models/fmnist/fmnist_data.h"
 
 namespace pqlab::models {
 namespace {

@@ -16,10 +16,11 @@
 
 #include "framework/core/error.h"
 #include "framework/core/version.h"
-#include "framework/io/idx.h"
-#include "metrics/frechet.h"
+#include "framework/stats/frechet.h"
 #include "models/fmnist/fmnist_classifier.h"
+#include "models/fmnist/fmnist_data.h"
 #include "models/fmnist/fmnist_train.h"
+#include "models/fmnist/train_command.h"
 
 namespace pqlab::models {
 
@@ -87,7 +88,7 @@ TrainReport train_fmnist_classifier(const ClassifierTrainConfig& c, const std::s
                                .to(at::kDouble)
                                .mean()
                                .item<double>();
-  auto [mean, cov] = metrics::feature_moments(o.features);
+  auto [mean, cov] = feature_moments(o.features);
   net.set_reference(mean, cov);
   log << "test accuracy " << acc << " (" << x_test.size(0) << " test images; train, first " << n_check << ": "
       << train_acc << ")\n";
@@ -113,4 +114,16 @@ TrainReport train_fmnist_classifier(const ClassifierTrainConfig& c, const std::s
   return rep;
 }
 
+namespace {
+struct TrainClassifierProgram {
+  static constexpr const char* kCommand = "train-classifier";
+  static void train(const ClassifierTrainConfig& c, const std::string& yaml, const std::string& out, std::ostream& log) {
+    train_fmnist_classifier(c, yaml, out, log);
+  }
+};
+using TrainClassifierCommand = TrainCommand<ClassifierTrainConfig, TrainClassifierProgram>;
+}  // namespace
+
 }  // namespace pqlab::models
+
+PQLAB_PLUGIN(command, train_classifier, pqlab::models::TrainClassifierCommand, "train the Fashion-MNIST classifier of the image metrics (configs/train/fmnist_classifier.yaml)")

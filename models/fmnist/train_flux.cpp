@@ -21,12 +21,12 @@
 
 #include "framework/core/error.h"
 #include "framework/core/version.h"
-#include "framework/io/idx.h"
 #include "framework/io/safetensors.h"
-#include "models/fmnist/fmnist_data.h"
-#include "models/fmnist/fmnist_train.h"
 #include "models/flux/flux_sampler.h"
 #include "models/flux/flux_transformer.h"
+#include "models/fmnist/fmnist_data.h"
+#include "models/fmnist/fmnist_train.h"
+#include "models/fmnist/train_command.h"
 
 namespace pqlab::models {
 
@@ -231,4 +231,16 @@ TrainReport train_fmnist_flux(const FluxTrainConfig& c, const std::string& confi
   return rep;
 }
 
+namespace {
+struct TrainFluxProgram {
+  static constexpr const char* kCommand = "train-flux";
+  static void train(const FluxTrainConfig& c, const std::string& yaml, const std::string& out, std::ostream& log) {
+    train_fmnist_flux(c, yaml, out, log);
+  }
+};
+using TrainFluxCommand = TrainCommand<FluxTrainConfig, TrainFluxProgram>;
+}  // namespace
+
 }  // namespace pqlab::models
+
+PQLAB_PLUGIN(command, train_flux, pqlab::models::TrainFluxCommand, "train the built-in Fashion-MNIST FLUX (configs/train/fmnist_flux.yaml)")

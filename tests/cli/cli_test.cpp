@@ -46,7 +46,7 @@ TEST_F(Cli, unknown_command_suggests) {
   EXPECT_EQ(r.rc, 2);
   EXPECT_EQ(r.err,
             "pqlab: error: unknown command 'rnu'; did you mean 'run'?\n"
-            "note: commands: run, validate, list, explain, inspect, quant-tensor, forward, sample, train-flux, train-classifier\n");
+            "note: commands: run, validate, list, explain, inspect, quant-tensor, sample, forward, train-classifier, train-flux\n");
 }
 
 TEST_F(Cli, list_formats_sorted_with_help) {
@@ -65,7 +65,7 @@ TEST_F(Cli, list_unknown_kind_is_usage_error) {
   EXPECT_EQ(r.rc, 2);
   EXPECT_EQ(r.err,
             "pqlab list: error: unknown plugin kind 'formt'; did you mean 'format'? "
-            "(kinds: format, image_metric, method, metric, model, ordering)\n");
+            "(kinds: classifier, command, format, image_metric, method, metric, model, ordering)\n");
 }
 
 TEST_F(Cli, explain_shows_keys_types_defaults) {

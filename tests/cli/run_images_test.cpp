@@ -8,11 +8,15 @@
 
 #include "framework/core/paths.h"
 #include "framework/io/hdf5_file.h"
-#include "framework/io/idx.h"
+#include "models/fmnist/fmnist_data.h"
 #include "tests/common/run_cli.h"
 
 namespace pqlab {
 namespace {
+using models::default_fashion_mnist_dir;
+using models::FashionMnist;
+using models::kFashionMnistClasses;
+using models::load_fashion_mnist;
 
 const std::string kExperiment = std::string(PQLAB_SOURCE_DIR) + "/experiments/fmnist_w4a4.yaml";
 

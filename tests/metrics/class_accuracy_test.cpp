@@ -6,12 +6,16 @@
 #include "framework/config/config_io.h"
 #include "framework/core/error.h"
 #include "framework/core/paths.h"
-#include "framework/io/idx.h"
 #include "framework/registry/registries.h"
+#include "models/fmnist/fmnist_data.h"
 #include "tests/common/plugins.h"
 
 namespace pqlab {
 namespace {
+using models::default_fashion_mnist_dir;
+using models::FashionMnist;
+using models::kFashionMnistClasses;
+using models::load_fashion_mnist;
 
 std::shared_ptr<ImageMetric> make(const std::string& yaml = "class_accuracy") {
   return test::make_plugin<ImageMetric>(test::builtin(), yaml);

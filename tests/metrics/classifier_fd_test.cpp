@@ -5,14 +5,18 @@
 
 #include "framework/core/error.h"
 #include "framework/core/paths.h"
-#include "framework/io/idx.h"
 #include "framework/registry/registries.h"
-#include "tests/common/plugins.h"
-#include "metrics/frechet.h"
+#include "framework/stats/frechet.h"
 #include "models/fmnist/fmnist_classifier.h"
+#include "models/fmnist/fmnist_data.h"
+#include "tests/common/plugins.h"
 
 namespace pqlab {
 namespace {
+using models::default_fashion_mnist_dir;
+using models::FashionMnist;
+using models::kFashionMnistClasses;
+using models::load_fashion_mnist;
 
 std::shared_ptr<ImageMetric> make(const std::string& yaml = "classifier_fd") {
   return test::make_plugin<ImageMetric>(test::builtin(), yaml);
@@ -32,12 +36,12 @@ TEST(ClassifierFdTest, RealImagesAreCloseNoiseIsFar) {
 
   // Same number from the formula on the classifier's features.
   const auto c = models::FmnistClassifier::load(std::string(PQLAB_SOURCE_DIR) + "/models/fmnist/classifier.safetensors");
-  const auto [mu, cov] = metrics::feature_moments(c.evaluate(real).features);
-  EXPECT_NEAR(fd_real, metrics::frechet_distance(mu, cov, c.reference_mean(), c.reference_cov()), 1e-9 * fd_real);
+  const auto [mu, cov] = feature_moments(c.evaluate(real).features);
+  EXPECT_NEAR(fd_real, frechet_distance(mu, cov, c.reference_mean(), c.reference_cov()), 1e-9 * fd_real);
 }
 
 TEST(ClassifierFdTest, MissingClassifierNamesTheFile) {
-  auto m = make("{name: classifier_fd, classifier: no/such/classifier.safetensors}");
+  auto m = make("{name: classifier_fd, classifier: {name: fmnist_cnn, weights: no/such/classifier.safetensors}}");
   try {
     m->prepare();
     FAIL() << "expected an error";

@@ -9,12 +9,12 @@
 
 #include "framework/config/typed_config.h"
 #include "framework/core/paths.h"
-#include "framework/io/idx.h"
 #include "framework/io/safetensors.h"
-#include "metrics/frechet.h"
+#include "framework/stats/frechet.h"
 #include "models/flux/flux_conditioning.h"
 #include "models/flux/flux_transformer.h"
 #include "models/fmnist/fmnist_classifier.h"
+#include "models/fmnist/fmnist_data.h"
 #include "models/fmnist/fmnist_train.h"
 #include "tests/common/temp_dir.h"
 
@@ -101,7 +101,7 @@ TEST(FmnistTest, ShippedClassifierIsAccurateAndItsReferenceIsTheTestSet) {
   const double acc = o.logits.argmax(1).eq(test.labels).to(at::kDouble).mean().item<double>();
   EXPECT_GE(acc, 0.90);
   EXPECT_NEAR(acc, std::stod(c.metadata().at("pqlab.test_accuracy")), 2e-4);  // GPU-trained, CPU-evaluated
-  const auto [mean, cov] = metrics::feature_moments(o.features);
+  const auto [mean, cov] = feature_moments(o.features);
   EXPECT_LT((mean - c.reference_mean()).abs().max().item<double>(), 1e-3 * c.reference_mean().abs().max().item<double>());
   EXPECT_LT((cov - c.reference_cov()).abs().max().item<double>(), 1e-3 * c.reference_cov().abs().max().item<double>());
 }

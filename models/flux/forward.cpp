@@ -8,15 +8,19 @@
 #include <ostream>
 #include <sstream>
 
-#include "framework/cli/cli.h"
 #include "framework/cli/options.h"
 #include "framework/core/error.h"
 #include "framework/core/excerpt.h"
 #include "framework/core/version.h"
 #include "framework/io/safetensors.h"
+#include "framework/registry/registries.h"
 #include "models/flux/flux_transformer.h"
 
-namespace pqlab::cli {
+namespace pqlab::models {
+namespace po = cli::po;
+using cli::CommandContext;
+using cli::parse_options;
+
 namespace {
 
 std::vector<int64_t> parse_axes_dim(const std::string& s) {
@@ -40,10 +44,17 @@ std::vector<int64_t> parse_axes_dim(const std::string& s) {
 
 }  // namespace
 
-int command_forward(CommandContext& c) {
-  const char* synopsis =
-      "forward --checkpoint PATH --inputs IN.safetensors --out OUT.safetensors [--dtype fp32|bf16] "
-      "[--device cpu|cuda] [--intermediates] [--axes-dim A,B,C]";
+class Forward final : public ConfiguredPlugin<CliCommand, NoCommandConfig> {
+ public:
+  using ConfiguredPlugin::ConfiguredPlugin;
+  std::string synopsis() const override {
+    return "forward --checkpoint PATH --inputs IN.safetensors --out OUT.safetensors [--dtype fp32|bf16] "
+           "[--device cpu|cuda] [--intermediates] [--axes-dim A,B,C]";
+  }
+  int run(CommandContext& c) const override;
+};
+
+int Forward::run(CommandContext& c) const {
   po::options_description desc("options");
   std::string checkpoint, inputs, out, dtype = "fp32", device = "cpu", axes;
   bool intermediates = false;
@@ -58,7 +69,7 @@ int command_forward(CommandContext& c) {
       "axes-dim", po::value(&axes), "RoPE axes_dim when no config.json is next to the weights, e.g. 16,56,56");
   po::positional_options_description pos;
   po::variables_map vm;
-  if (!parse_options(c.args, desc, pos, vm, synopsis, c.out)) return 0;
+  if (!parse_options(c.args, desc, pos, vm, c.synopsis, c.out)) return 0;
 
   if (dtype != "fp32" && dtype != "bf16") throw UsageError("--dtype must be fp32 or bf16, got '" + excerpt(dtype) + "'");
   if (device != "cpu" && device != "cuda") throw UsageError("--device must be cpu or cuda, got '" + excerpt(device) + "'");
@@ -67,7 +78,7 @@ int command_forward(CommandContext& c) {
   const at::Device dev = device == "cuda" ? at::Device(at::kCUDA) : at::Device(at::kCPU);
 
   const auto model =
-      models::load_flux_transformer(checkpoint, st, dev, axes.empty() ? std::vector<int64_t>{} : parse_axes_dim(axes));
+      load_flux_transformer(checkpoint, st, dev, axes.empty() ? std::vector<int64_t>{} : parse_axes_dim(axes));
   c.out << "model: FLUX transformer, " << model->params().describe() << "\n";
 
   SafetensorsFile in(inputs);
@@ -76,7 +87,7 @@ int command_forward(CommandContext& c) {
     if (required) throw RuntimeError("inputs file '" + inputs + "' has no tensor '" + name + "'");
     return at::Tensor();
   };
-  models::FluxInputs x;
+  FluxInputs x;
   x.img = get("img", true);
   x.img_ids = get("img_ids", true);
   x.txt = get("txt", true);
@@ -97,4 +108,6 @@ int command_forward(CommandContext& c) {
   return 0;
 }
 
-}  // namespace pqlab::cli
+}  // namespace pqlab::models
+
+PQLAB_PLUGIN(command, forward, pqlab::models::Forward, "run one FLUX transformer forward on saved inputs")
