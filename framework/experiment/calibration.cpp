@@ -3,9 +3,11 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <array>
 
 #include "framework/core/error.h"
 #include "framework/quant/linear_site.h"
+#include "framework/stats/column_stats.h"
 
 namespace pqlab {
 namespace {
@@ -76,7 +78,9 @@ CalibrationCollector::CalibrationCollector(const std::vector<LinearSite*>& sites
   // Buckets that start past the last step stay empty (count 0), as configured.
   for (LinearSite* site : sites_) {
     const at::TensorOptions o = at::TensorOptions().dtype(at::kDouble).device(site->weight().device());
-    stats_[site->key()].assign(bucket_first_step_.size(), zero_stats(site->in_features(), o));
+    // One set of tensors per bucket (not copies of one: the sums are accumulated in place).
+    auto& v = stats_[site->key()];
+    for (size_t b = 0; b < bucket_first_step_.size(); ++b) v.push_back(zero_stats(site->in_features(), o));
   }
 }
 
@@ -97,27 +101,29 @@ void CalibrationCollector::observe(const LinearSite& site, const at::Tensor& x, 
   InputStats& s = it->second[static_cast<size_t>(bucket_of_step_[static_cast<size_t>(ctx.step)])];
   const int64_t k = x.size(-1);
   const at::Tensor rows = x.detach().reshape({-1, k});
-  // No float64 copy of the input (at FLUX scale that copy alone cost 0.6x of a step): sums
-  // accumulate in float64 straight from the input; squares of bf16/fp16 inputs are formed in
-  // float32, where they are exact (16 significant bits at most), those of fp32 inputs in float64;
-  // max |x| is exact in any dtype.
   s.count = s.count + static_cast<double>(rows.size(0));
-  s.sum = s.sum + at::sum(rows, {0}, false, at::kDouble);
-  const bool half = rows.scalar_type() == at::kBFloat16 || rows.scalar_type() == at::kHalf;
-  const at::Tensor xs = rows.to(half ? at::kFloat : at::kDouble);  // fp32 inputs: squares in float64
-  s.sumsq = s.sumsq + at::sum(xs * xs, {0}, false, at::kDouble);
-  s.absmax = at::maximum(s.absmax, rows.abs().amax(0).to(at::kDouble));
+  accumulate_column_stats(rows, s.sum, s.sumsq, s.absmax);
   if (keep_rows_ <= 0) return;
-  // Priorities per (sample, step, token), the same for every site: batch-invariant, and the
-  // reservoirs of all sites hold rows of the same tokens.
-  const int64_t batch = x.size(0), per_sample = rows.size(0) / std::max<int64_t>(batch, 1);
+  reservoir_add(s, rows.to(at::kFloat), priorities(x.size(0), rows.size(0), ctx, rows.device()), keep_rows_);
+}
+
+// Priorities per (sample, step, token), the same for every site: batch-invariant, and the
+// reservoirs of all sites hold rows of the same tokens. Drawn on the CPU once per call and copied
+// to the device once (not once per site: each copy waits for the device).
+const at::Tensor& CalibrationCollector::priorities(int64_t batch, int64_t rows, const StepContext& ctx,
+                                                   const at::Device& device) {
+  const std::array<int64_t, 4> key{ctx.first_sample, ctx.step, batch, rows};
+  if (keys_.defined() && key == keys_for_ && keys_.device() == device) return keys_;
+  const int64_t per_sample = rows / std::max<int64_t>(batch, 1);
   std::vector<at::Tensor> keys;
   for (int64_t b = 0; b < batch; ++b) {
     const uint64_t sample = static_cast<uint64_t>(ctx.first_sample + b);
     auto gen = at::detail::createCPUGenerator(mix(seed_ ^ mix(sample * 1000003ULL + static_cast<uint64_t>(ctx.step))));
     keys.push_back(at::rand({per_sample}, gen, at::TensorOptions().dtype(at::kDouble)));
   }
-  reservoir_add(s, rows.to(at::kFloat), at::cat(keys, 0).to(rows.device()), keep_rows_);
+  keys_ = at::cat(keys, 0).to(device);
+  keys_for_ = key;
+  return keys_;
 }
 
 Calibration CalibrationCollector::finish() {

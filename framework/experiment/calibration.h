@@ -8,6 +8,7 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -99,6 +100,10 @@ class CalibrationCollector {
   int64_t keep_rows_;
   uint64_t seed_;
   std::map<std::string, std::vector<InputStats>> stats_;
+  /// Reservoir priorities of the rows of one call ([rows] float64 on `device`), cached per call.
+  const at::Tensor& priorities(int64_t batch, int64_t rows, const StepContext& ctx, const at::Device& device);
+  at::Tensor keys_;
+  std::array<int64_t, 4> keys_for_{};  ///< first_sample, step, batch, rows of keys_
 };
 
 }  // namespace pqlab
