@@ -83,6 +83,7 @@ struct ExperimentSpec {
   std::string name;        ///< defaults to the file stem
   int64_t seed = 0;        ///< every random draw of the run derives from it
   int64_t threads = 0;     ///< CPU intra-op threads of the process (0 = libtorch's default)
+  bool pack_weights = true;  ///< quantized weights kept as codes + scales (LinearSite::set_pack_quantized)
   Plugin<ModelAdapter> model;
   DataSpec data;
   CalibrationSpec calibration;
@@ -104,6 +105,10 @@ struct ExperimentSpec {
              "CPU intra-op threads of the run (at::set_num_threads); 0 = libtorch's default. A run option, not a "
              "model's: tiny models run fastest on 1 (their ops are too small to split)",
              config::in_range(0, 4096));
+    io.field("pack_weights", c.pack_weights,
+             "keep quantized weights as their format's codes and scales, decoded at each call (4-8 bits per weight "
+             "next to the full-precision model, instead of a 16-bit copy); false: fake-quantized copies, no decode. "
+             "A run option: results are identical either way");
     config::plugin_field(io, "model", c.model, "model adapter and its settings", config::required());
     io.field("data", c.data, "held-out evaluation data");
     io.field("calibration", c.calibration,

@@ -176,6 +176,7 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
   ModelAdapter& model = *spec.model.impl;
   model.load();
   const std::vector<LinearSite*> sites = model.linear_sites();
+  for (LinearSite* s : sites) s->set_pack_quantized(spec.pack_weights);
   const std::vector<SiteState> fp = states_of(sites);
 
   // What the methods need from calibration; the calibration block can ask for more.
@@ -301,7 +302,7 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
 
   // ||W||^2 of every full-precision weight, once for all variants (the weight error's denominator).
   std::vector<double> fp_weight_sq;
-  for (const SiteState& st : fp) fp_weight_sq.push_back(st.weight.to(at::kDouble).pow(2).sum().item<double>());
+  for (const SiteState& st : fp) fp_weight_sq.push_back(site_weight(st).to(at::kDouble).pow(2).sum().item<double>());
 
   std::vector<std::string> labels;
   for (auto& v : spec.variants) {
@@ -313,7 +314,7 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
     std::vector<double> w_rel(L), quantized(L);
     for (size_t i = 0; i < L; ++i) {
       const double denom = fp_weight_sq[i];
-      w_rel[i] = denom > 0 ? (quant[i].weight.to(at::kDouble) - fp[i].weight.to(at::kDouble)).pow(2).sum().item<double>() / denom
+      w_rel[i] = denom > 0 ? (site_weight(quant[i]).to(at::kDouble) - site_weight(fp[i]).to(at::kDouble)).pow(2).sum().item<double>() / denom
                            : std::nan("");
       quantized[i] = v.method->selects(sites[i]->key()) ? 1.0 : 0.0;
     }

@@ -16,7 +16,7 @@ at::Tensor sq_sum(const at::Tensor& t) { return t.detach().to(at::kDouble).pow(2
 // Same weight, formats, transform and branch (by handle): the site computes the same thing in
 // both states, so its isolated error is exactly zero and need not be computed.
 bool same_state(const SiteState& a, const SiteState& b) {
-  return a.weight.is_same(b.weight) && a.bias.is_same(b.bias) && a.act_format == b.act_format && a.input_transform == b.input_transform &&
+  return a.weight.is_same(b.weight) && a.packed_weight == b.packed_weight && a.bias.is_same(b.bias) && a.act_format == b.act_format && a.input_transform == b.input_transform &&
          a.low_rank_a.is_same(b.low_rank_a) && a.low_rank_b.is_same(b.low_rank_b);
 }
 

@@ -13,15 +13,31 @@ LinearSite::LinearSite(std::string key, std::string role, at::Tensor weight, at:
   state_.weight = std::move(weight);
   state_.bias = std::move(bias);
   if (state_.weight.dim() != 2) throw RuntimeError("linear site '" + key_ + "': weight must be 2-D");
+  out_features_ = state_.weight.size(0);
+  in_features_ = state_.weight.size(1);
 }
 
-int64_t LinearSite::in_features() const { return state_.weight.size(1); }
-int64_t LinearSite::out_features() const { return state_.weight.size(0); }
+int64_t LinearSite::in_features() const { return in_features_; }
+int64_t LinearSite::out_features() const { return out_features_; }
+
+at::TensorOptions LinearSite::weight_options() const {
+  if (state_.weight.defined()) return state_.weight.options();
+  return at::TensorOptions().dtype(state_.packed_weight->dtype).device(state_.packed_weight->codes.device());
+}
+
+at::Tensor site_weight(const SiteState& st) {
+  return st.weight.defined() ? st.weight : st.weight_format->decode(*st.packed_weight);
+}
+
+at::Tensor LinearSite::weight() const { return site_weight(state_); }
 
 void LinearSite::set_weight(const at::Tensor& w) {
-  if (w.sizes() != state_.weight.sizes())
+  if (w.dim() != 2 || w.size(0) != out_features_ || w.size(1) != in_features_)
     throw RuntimeError("linear site '" + key_ + "': new weight shape differs from the old one");
-  state_.weight = w.to(state_.weight.device(), state_.weight.scalar_type()).contiguous();
+  const at::TensorOptions o = weight_options();
+  state_.weight = w.to(o.device(), o.dtype().toScalarType()).contiguous();
+  state_.packed_weight.reset();
+  state_.weight_format.reset();
 }
 
 namespace {
@@ -34,13 +50,20 @@ template <class F> auto naming_layer(const std::string& key, int64_t k, F&& f) {
 }
 }  // namespace
 
-void LinearSite::quantize_weight(const NumberFormat& f) {
-  set_weight(naming_layer(key_, in_features(), [&] { return f.fake_quant(state_.weight); }));
+void LinearSite::quantize_weight(std::shared_ptr<const NumberFormat> f) {
+  const at::Tensor w = weight();
+  if (!pack_quantized_) {
+    set_weight(naming_layer(key_, in_features(), [&] { return f->fake_quant(w); }));
+    return;
+  }
+  state_.packed_weight = std::make_shared<const EncodedTensor>(naming_layer(key_, in_features(), [&] { return f->encode(w); }));
+  state_.weight_format = std::move(f);
+  state_.weight = at::Tensor();
 }
 
 void LinearSite::set_act_format(std::shared_ptr<const NumberFormat> f) {
   // One row of zeros in the model's dtype runs the format's shape checks for this K.
-  if (f) naming_layer(key_, in_features(), [&] { return f->fake_quant(at::zeros({1, in_features()}, state_.weight.options())); });
+  if (f) naming_layer(key_, in_features(), [&] { return f->fake_quant(at::zeros({1, in_features()}, weight_options())); });
   state_.act_format = std::move(f);
 }
 
@@ -57,14 +80,14 @@ void LinearSite::set_low_rank(at::Tensor a, at::Tensor b) {
                       a.size(0) != b.size(1)))
     throw RuntimeError("linear site '" + key_ + "': low-rank A must be [r, " + std::to_string(in_features()) +
                        "] and B [" + std::to_string(out_features()) + ", r]");
-  state_.low_rank_a = a.defined() ? a.to(state_.weight.device()).contiguous() : a;
-  state_.low_rank_b = b.defined() ? b.to(state_.weight.device()).contiguous() : b;
+  state_.low_rank_a = a.defined() ? a.to(weight_options().device()).contiguous() : a;
+  state_.low_rank_b = b.defined() ? b.to(weight_options().device()).contiguous() : b;
 }
 
 at::Tensor LinearSite::compute(const at::Tensor& x, const SiteState& st) const {
   const at::Tensor xt = st.input_transform ? st.input_transform->apply(x) : x;
   const at::Tensor in = st.act_format ? st.act_format->fake_quant(xt) : xt;
-  at::Tensor out = at::linear(in, st.weight, st.bias);
+  at::Tensor out = at::linear(in, site_weight(st), st.bias);
   if (st.low_rank_a.defined()) {
     const at::Tensor lr = at::linear(at::linear(xt.to(st.low_rank_a.scalar_type()), st.low_rank_a), st.low_rank_b);
     out = out + lr.to(out.scalar_type());

@@ -15,17 +15,26 @@
 namespace pqlab {
 class NumberFormat;
 class InputTransform;
+struct EncodedTensor;
 
 /// Everything a method may change on a site. The runner keeps the full-precision state and a
 /// variant's state side by side and switches between them by handle (no copies, no checks), and
 /// evaluates a site in one state while the model runs in the other (isolated errors).
 struct SiteState {
-  at::Tensor weight;                                  ///< [N, K]
+  at::Tensor weight;                                  ///< [N, K]; undefined while the weight is packed
+  /// A quantized weight kept as its format's codes and scales (LinearSite::set_pack_quantized),
+  /// decoded at every call: 4-8 bits per weight instead of 16, so a variant of a 24 GB model does
+  /// not hold a second 24 GB. decode(encode(W)) == fake_quant(W) bit for bit (the format contract).
+  std::shared_ptr<const EncodedTensor> packed_weight;
+  std::shared_ptr<const NumberFormat> weight_format;  ///< decodes packed_weight
   at::Tensor bias;                                    ///< [N] or undefined
   std::shared_ptr<const NumberFormat> act_format;     ///< null = full-precision inputs
   std::shared_ptr<const InputTransform> input_transform;  ///< null = identity
   at::Tensor low_rank_a, low_rank_b;                  ///< [r, K], [N, r] or undefined
 };
+
+/// The weight of a state [N, K], decoded when packed (a new tensor then).
+at::Tensor site_weight(const SiteState& st);
 
 class LinearSite {
  public:
@@ -38,15 +47,21 @@ class LinearSite {
   int64_t in_features() const;
   int64_t out_features() const;
 
-  const at::Tensor& weight() const { return state_.weight; }
+  /// The weight [N, K] in the model's dtype and device (decoded when packed: a new tensor).
+  at::Tensor weight() const;
   const at::Tensor& bias() const { return state_.bias; }
   /// Replaces the weight (same shape; cast to the current dtype/device).
   void set_weight(const at::Tensor& w);
   /// Replaces the bias (same shape; cast likewise). Absorbed permutations reorder it.
   void set_bias(const at::Tensor& b);
-  /// Fake-quantizes the weight in `f` (per output row, groups along K). A format that cannot
-  /// take this layer's K (e.g. a group size that does not divide it) is a UsageError naming the layer.
-  void quantize_weight(const NumberFormat& f);
+  /// Quantizes the weight in `f` (per output row, groups along K): packed (codes and scales) when
+  /// set_pack_quantized(true), else a fake-quantized copy; the site computes the same either way.
+  /// A format that cannot take this layer's K (e.g. a group size that does not divide it) is a
+  /// UsageError naming the layer.
+  void quantize_weight(std::shared_ptr<const NumberFormat> f);
+  /// How quantize_weight stores its result (a run option: memory against a decode per call).
+  void set_pack_quantized(bool packed) { pack_quantized_ = packed; }
+  bool weight_packed() const { return state_.packed_weight != nullptr; }
   /// Dynamic activation format, or null for full-precision inputs. Checked against this layer's
   /// K at once (a UsageError naming the layer), not at the first forward.
   void set_act_format(std::shared_ptr<const NumberFormat> f);
@@ -79,7 +94,11 @@ class LinearSite {
   void set_state(SiteState s) { state_ = std::move(s); }
 
  private:
+  at::TensorOptions weight_options() const;
+
   std::string key_, role_;
+  int64_t out_features_ = 0, in_features_ = 0;
+  bool pack_quantized_ = false;
   SiteState state_;
   Tap tap_;
 };

@@ -39,7 +39,7 @@ class Rtn final : public ConfiguredPlugin<Method, RtnConfig> {
   void apply(ModelAdapter& model, const Calibration* /*calibration: RTN needs none*/) const override {
     for (LinearSite* s : model.linear_sites()) {
       if (!selects(s->key())) continue;
-      s->quantize_weight(*cfg_.weight_format.impl);
+      s->quantize_weight(cfg_.weight_format.impl);
       s->set_act_format(cfg_.act_format.impl);
     }
   }

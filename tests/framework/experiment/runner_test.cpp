@@ -89,6 +89,21 @@ TEST_F(Runner, results_do_not_depend_on_variant_order_and_reruns_are_bit_identic
              ra.read(rp::variant_output_metric("w4", "rel_mse")).narrow(0, 0, 2)).abs().max().item<double>(), 1e-12);
 }
 
+TEST_F(Runner, packed_and_fake_quantized_weights_give_bit_identical_results) {
+  const std::string nvfp4 = "{name: rtn, weight_format: nvfp4, act_format: {name: nvfp4, global_scale: none}, only: "
+                            "[\"double.*.attn.*\", \"double.*.mlp.*\", \"single.*.linear1\", \"single.*.linear2\"]}";
+  const std::string packed = run("packed", kFmnist + "pack_weights: true\n", {{"w4", kRtnFlux}, {"fp4", nvfp4}});
+  const std::string dense = run("dense", kFmnist + "pack_weights: false\n", {{"w4", kRtnFlux}, {"fp4", nvfp4}});
+  H5Reader rp_(packed), rd(dense);
+  for (const std::string label : {"w4", "fp4"})
+    for (const std::string& p : {rp::variant_tf_isolated(label), rp::variant_tf_propagated(label),
+                                 rp::variant_tf_velocity_rel_mse(label), rp::variant_fr_latent_rel_mse(label),
+                                 rp::variant_weight_rel_mse(label)}) {
+      EXPECT_TRUE(at::equal(rp_.read(p), rd.read(p))) << p;
+      EXPECT_GT(rp_.read(p).abs().max().item<double>(), 0.0) << p;
+    }
+}
+
 TEST_F(Runner, calibration_is_stored_with_its_samples_and_buckets) {
   H5Reader r(run("cal", kFmnist, {{"w4", kRtnFlux}}));
   EXPECT_TRUE(at::equal(r.read(rp::calibration_samples()), at::tensor({3, 4}, at::kLong)));  // after the 3 held-out
