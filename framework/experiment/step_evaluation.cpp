@@ -7,11 +7,10 @@
 
 #include "framework/experiment/trajectory.h"
 #include "framework/interfaces/model_adapter.h"
+#include "framework/stats/sq_error.h"
 
 namespace pqlab {
 namespace {
-
-at::Tensor sq_sum(const at::Tensor& t) { return t.detach().to(at::kDouble).pow(2).sum(); }
 
 // Same weight, formats, transform and branch (by handle): the site computes the same thing in
 // both states, so its isolated error is exactly zero and need not be computed.
@@ -86,9 +85,8 @@ TeacherForcedErrors evaluate_teacher_forced(ModelAdapter& model, const std::vect
         LinearSite* site = sites[static_cast<size_t>(k)];
         site->set_state(fp[static_cast<size_t>(k)]);
         site->set_tap([&, k, s](const LinearSite& st, const at::Tensor& in, const at::Tensor& out) {
-          e.site_ref[k][s] += sq_sum(out);
-          if (!same[static_cast<size_t>(k)])
-            e.isolated_err[k][s] += sq_sum(st.compute(in, quant[static_cast<size_t>(k)]) - out);
+          const at::Tensor q = same[static_cast<size_t>(k)] ? at::Tensor() : st.compute(in, quant[static_cast<size_t>(k)]);
+          accumulate_sq_error(q, out, e.isolated_err[k][s], e.site_ref[k][s]);
           if (propagated) records[static_cast<size_t>(k)].push_back(out.detach());
         });
       }
@@ -105,7 +103,7 @@ TeacherForcedErrors evaluate_teacher_forced(ModelAdapter& model, const std::vect
         site->set_tap([&, k, s](const LinearSite&, const at::Tensor&, const at::Tensor& out) {
           auto& rec = records[static_cast<size_t>(k)];
           size_t& c = calls[static_cast<size_t>(k)];
-          if (c < rec.size()) e.propagated_err[k][s] += sq_sum(out - rec[c]);
+          if (c < rec.size()) accumulate_sq_error(out, rec[c], e.propagated_err[k][s], at::Tensor());
           ++c;
         });
       }
