@@ -260,6 +260,18 @@ at::Tensor pack_nibbles(const at::Tensor& codes) {
   return (lo + hi * 16).to(at::kByte);
 }
 
+at::Tensor e2m1_decode_packed(const at::Tensor& packed) {
+  TORCH_CHECK(packed.dim() == 2 && packed.scalar_type() == at::kByte, "e2m1_decode_packed expects uint8 [rows, n/2]");
+  at::Tensor lut = at::empty({256, 2}, at::kFloat);
+  float* l = lut.data_ptr<float>();
+  for (int b = 0; b < 256; ++b) {
+    l[2 * b] = e2m1_decode(static_cast<uint8_t>(b & 0xF));     // element 2i: low nibble
+    l[2 * b + 1] = e2m1_decode(static_cast<uint8_t>(b >> 4));  // element 2i + 1: high nibble
+  }
+  const at::Tensor idx = packed.reshape({-1}).to(at::kInt);
+  return lut.to(packed.device()).index_select(0, idx).reshape({packed.size(0), packed.size(1) * 2});
+}
+
 at::Tensor unpack_nibbles(const at::Tensor& packed) {
   TORCH_CHECK(packed.dim() == 2, "unpack_nibbles expects [rows, n/2]");
   at::Tensor p = packed.to(at::kInt);

@@ -99,5 +99,9 @@ at::Tensor e8m0_decode(const at::Tensor& codes);
 at::Tensor pack_nibbles(const at::Tensor& codes);
 /// Inverse of pack_nibbles: uint8 [rows, n/2] -> uint8 [rows, n].
 at::Tensor unpack_nibbles(const at::Tensor& packed);
+/// e2m1_decode(unpack_nibbles(packed)) in one table lookup per byte (a 256-entry table of value
+/// pairs): float32 [rows, 2 n]. The decode of packed 4-bit weights at every layer call, so it
+/// avoids the int32/int64 copies of the two-step path.
+at::Tensor e2m1_decode_packed(const at::Tensor& packed);
 
 }  // namespace pqlab::methods::codecs

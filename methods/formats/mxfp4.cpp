@@ -77,9 +77,9 @@ EncodedTensor Mxfp4Format::encode(const at::Tensor& x) const {
 }
 
 at::Tensor Mxfp4Format::decode(const EncodedTensor& e) const {
-  at::Tensor codes = codecs::unpack_nibbles(e.codes);
-  const int64_t rows = codes.size(0), kp = codes.size(1);
-  at::Tensor q = as_groups(codecs::e2m1_decode(codes), e.scales, e.group_size);
+  const at::Tensor values = codecs::e2m1_decode_packed(e.codes);
+  const int64_t rows = values.size(0), kp = values.size(1);
+  at::Tensor q = as_groups(values, e.scales, e.group_size);
   at::Tensor xhat = at::mul(q, codecs::e8m0_decode(e.scales).unsqueeze(-1));
   return restore_shape(xhat.reshape({rows, kp}), e.shape, e.dtype);
 }

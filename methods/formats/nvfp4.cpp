@@ -132,9 +132,9 @@ EncodedTensor Nvfp4Format::encode(const at::Tensor& x) const {
 }
 
 at::Tensor Nvfp4Format::decode(const EncodedTensor& e) const {
-  at::Tensor codes = codecs::unpack_nibbles(e.codes);
-  const int64_t rows = codes.size(0), kp = codes.size(1);
-  at::Tensor q = as_groups(codecs::e2m1_decode(codes), e.scales, e.group_size);
+  const at::Tensor values = codecs::e2m1_decode_packed(e.codes);
+  const int64_t rows = values.size(0), kp = values.size(1);
+  at::Tensor q = as_groups(values, e.scales, e.group_size);
   at::Tensor xhat = at::mul(q, codecs::e4m3_decode(e.scales).unsqueeze(-1));
   if (e.global_scale.defined()) xhat = at::mul(xhat, e.global_scale.to(at::kFloat));
   return restore_shape(xhat.reshape({rows, kp}), e.shape, e.dtype);

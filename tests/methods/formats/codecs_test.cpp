@@ -238,6 +238,16 @@ TEST(Nibbles, ElementTwoIInLowNibble) {
   EXPECT_TRUE(at::equal(unpack_nibbles(packed), codes));
 }
 
+TEST(Nibbles, PackedDecodeIsDecodeOfUnpacked) {
+  // Every byte value, as two rows of 128: the one-lookup decode equals the two-step one, bit for bit.
+  const at::Tensor packed = at::arange(256, at::kInt).to(at::kByte).reshape({2, 128});
+  const at::Tensor got = e2m1_decode_packed(packed);
+  ASSERT_EQ(got.sizes(), (std::vector<int64_t>{2, 256}));
+  expect_same_bits(got, e2m1_decode(unpack_nibbles(packed)));
+  EXPECT_EQ(got[0][2 * 0x21].item<float>(), 0.5f);      // low nibble 1 first
+  EXPECT_EQ(got[0][2 * 0x21 + 1].item<float>(), 1.0f);  // then high nibble 2
+}
+
 // ---------------------------------------------------------------------------------------------
 // E8M0
 
