@@ -18,20 +18,36 @@ template <class T> std::string dump_typed_config(T& c) {
   return to_yaml(out);
 }
 
-/// Parses `path` into a T. context names the mapping in messages ("train-flux config").
-/// Throws ConfigError with every problem located (file:line:col).
-template <class T>
-T load_typed_config(const std::string& path, const std::vector<std::string>& sets, const std::string& context,
-                    const Registries* registries) {
+/// The config tree of `path`: includes resolved, then every `sets` override ("key.path=value")
+/// applied. Throws ConfigError with every problem located (file:line:col).
+inline Node load_config_tree(const std::string& path, const std::vector<std::string>& sets) {
   ErrorList errors;
   Node root = load_config_file(path, default_search_dirs(path), errors);
   errors.throw_if_any();
   for (const auto& s : sets) apply_set(root, s, errors);
   errors.throw_if_any();
-  T c;
+  return root;
+}
+
+/// Reads `root` into c through T::map, adding every problem (unknown keys too) to `errors`
+/// without throwing, so that callers can add checks of their own first.
+template <class T>
+void read_typed_config(const Node& root, const std::string& context, const Registries* registries, ErrorList& errors,
+                       T& c) {
   ConfigReader reader(&root, context, errors, registries);
   T::map(reader, c);
   reader.finish();
+}
+
+/// Parses `path` into a T. context names the mapping in messages ("train-flux config").
+/// Throws ConfigError with every problem located (file:line:col).
+template <class T>
+T load_typed_config(const std::string& path, const std::vector<std::string>& sets, const std::string& context,
+                    const Registries* registries) {
+  const Node root = load_config_tree(path, sets);
+  ErrorList errors;
+  T c;
+  read_typed_config(root, context, registries, errors, c);
   errors.throw_if_any();
   return c;
 }

@@ -4,8 +4,7 @@
 
 #include <set>
 
-#include "framework/config/config_reader.h"
-#include "framework/config/config_writer.h"
+#include "framework/config/typed_config.h"
 #include "framework/core/error.h"
 #include "framework/core/excerpt.h"
 #include "framework/core/paths.h"
@@ -14,16 +13,10 @@ namespace pqlab {
 
 ExperimentSpec load_experiment(const std::string& path, const std::vector<std::string>& sets,
                                const Registries& registries) {
+  const config::Node root = config::load_config_tree(path, sets);
   config::ErrorList errors;
-  config::Node root = config::load_config_file(path, config::default_search_dirs(path), errors);
-  errors.throw_if_any();
-  for (const auto& s : sets) config::apply_set(root, s, errors);
-  errors.throw_if_any();
-
   ExperimentSpec spec;
-  config::ConfigReader reader(&root, "experiment", errors, &registries);
-  ExperimentSpec::map(reader, spec);
-  reader.finish();
+  config::read_typed_config(root, "experiment", &registries, errors, spec);
   // Variant labels name HDF5 groups, so they must be unique.
   std::set<std::string> seen;
   const config::Node* vs = root.find("variants");
@@ -58,11 +51,6 @@ void ExperimentSpec::apply_run_options() const {
   if (threads > 0) at::set_num_threads(static_cast<int>(threads));
 }
 
-std::string dump_experiment(ExperimentSpec& spec) {
-  config::Node out;
-  config::ConfigWriter w(out);
-  ExperimentSpec::map(w, spec);
-  return config::to_yaml(out);
-}
+std::string dump_experiment(ExperimentSpec& spec) { return config::dump_typed_config(spec); }
 
 }  // namespace pqlab
