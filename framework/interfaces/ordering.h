@@ -1,18 +1,30 @@
 // A channel ordering: a permutation of a linear layer's K input channels (PermuQuant sorts
-// channels so each contiguous quantization group holds similar magnitudes).
+// channels so each contiguous quantization group holds channels of similar magnitude). Orderings
+// see per-channel statistics only; where the permutation may act (the site's blocks, per head)
+// comes with them as segments, so every ordering respects the same constraints.
 #pragma once
 #include <ATen/core/Tensor.h>
 
+#include <cstdint>
 #include <string>
+#include <vector>
+
+#include "framework/interfaces/permutation_site.h"
 
 namespace pqlab {
 namespace config { class ConfigIo; }
 
-/// Per-channel statistics an ordering may use; undefined tensors mean "not collected".
+/// Per-channel statistics of one permutation site; undefined tensors mean "not collected".
 struct ChannelStats {
-  at::Tensor act_second_moment;  ///< float64 [K]: E[x_k^2] over calibration tokens
-  at::Tensor act_absmax;         ///< float32 [K]
-  at::Tensor weight;             ///< [N, K] the layer's weight
+  int64_t k = 0;                    ///< channels
+  at::Tensor act_second_moment;     ///< float64 [K]: E[x_k^2] over the calibration tokens at the consumers' input
+  at::Tensor act_absmax;            ///< float64 [K]: max |x_k|
+  at::Tensor weight_second_moment;  ///< float64 [K]: mean over the output rows of every consumer of W[:, k]^2
+  at::Tensor weight_absmax;         ///< float64 [K]: max over those rows of |W[:, k]|
+  /// Where the permutation may reorder (framework/quant/permutation.h, permutation_segments);
+  /// empty = all of [0, K).
+  std::vector<ChannelSegment> segments;
+  uint64_t seed = 0;                ///< per-site seed, for orderings that draw
 };
 
 class Ordering {
@@ -20,7 +32,9 @@ class Ordering {
   virtual ~Ordering() = default;
   virtual void map_config(config::ConfigIo& io) = 0;
   virtual std::string describe() const = 0;
-  /// Returns int64 [K]: new channel j takes old channel perm[j].
+  /// Returns int64 [K] on the CPU: new channel j takes old channel perm[j]; it maps every segment
+  /// onto itself and leaves other channels in place. RuntimeError naming the statistic when one
+  /// it needs is missing.
   virtual at::Tensor permutation(const ChannelStats& stats) const = 0;
 };
 

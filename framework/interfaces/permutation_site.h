@@ -21,6 +21,12 @@ struct PermutationBlock {
   int64_t group = 0;
 };
 
+/// Channels [begin, end) that a permutation maps onto themselves (a block, or a group of one).
+struct ChannelSegment {
+  int64_t begin = 0;
+  int64_t end = 0;
+};
+
 struct PermutationSite {
   std::string kind;                    ///< the adapter's name for the algebra (flux: norm_mod, attn_v_heads, ...)
   std::vector<std::string> producers;  ///< linear sites whose output rows take P (all the same P)

@@ -48,20 +48,46 @@ void check_permutation(const PermutationSite& site, const at::Tensor& perm, int6
   }
 }
 
-at::Tensor random_permutation(const PermutationSite& site, int64_t k, uint64_t seed) {
-  auto gen = at::detail::createCPUGenerator(seed);
-  at::Tensor p = at::arange(k, at::kLong);
+std::vector<ChannelSegment> permutation_segments(const PermutationSite& site, int64_t k) {
+  std::vector<ChannelSegment> segs;
   std::vector<int64_t> done;
   for (const PermutationBlock& b : site.blocks) {
+    if (b.consumer_col < 0 || b.size < 0 || b.consumer_col + b.size > k)
+      throw UsageError("permutation site '" + site.kind + "': block outside the consumers' " + std::to_string(k) + " channels");
     if (std::find(done.begin(), done.end(), b.consumer_col) != done.end()) continue;
     done.push_back(b.consumer_col);
     const int64_t g = b.group > 0 ? b.group : b.size;
-    for (int64_t start = 0; start < b.size; start += g) {
-      const int64_t n = std::min(g, b.size - start);
-      p.narrow(0, b.consumer_col + start, n).copy_(at::randperm(n, gen, at::TensorOptions().dtype(at::kLong)) + b.consumer_col + start);
-    }
+    for (int64_t start = 0; start < b.size; start += g)
+      segs.push_back({b.consumer_col + start, b.consumer_col + std::min(start + g, b.size)});
+  }
+  std::sort(segs.begin(), segs.end(), [](const ChannelSegment& a, const ChannelSegment& b) { return a.begin < b.begin; });
+  return segs;
+}
+
+at::Tensor sort_within_segments(const at::Tensor& score, const std::vector<ChannelSegment>& segments, bool descending) {
+  const at::Tensor sc = score.detach().to(at::kCPU, at::kDouble).contiguous();
+  const int64_t k = sc.numel();
+  at::Tensor p = at::arange(k, at::kLong);
+  for (const ChannelSegment& g : segments) {
+    if (g.begin < 0 || g.end > k || g.begin > g.end) throw RuntimeError("sort_within_segments: segment outside [0, K)");
+    const int64_t n = g.end - g.begin;
+    if (n < 2) continue;
+    const at::Tensor idx = std::get<1>(at::sort(sc.narrow(0, g.begin, n), /*stable=*/true, /*dim=*/0, descending));
+    p.narrow(0, g.begin, n).copy_(idx + g.begin);
   }
   return p;
+}
+
+at::Tensor shuffle_within_segments(int64_t k, const std::vector<ChannelSegment>& segments, uint64_t seed) {
+  auto gen = at::detail::createCPUGenerator(seed);
+  at::Tensor p = at::arange(k, at::kLong);
+  for (const ChannelSegment& g : segments)
+    p.narrow(0, g.begin, g.end - g.begin).copy_(at::randperm(g.end - g.begin, gen, at::TensorOptions().dtype(at::kLong)) + g.begin);
+  return p;
+}
+
+at::Tensor random_permutation(const PermutationSite& site, int64_t k, uint64_t seed) {
+  return shuffle_within_segments(k, permutation_segments(site, k), seed);
 }
 
 void absorb_permutation(const PermutationSite& site, const at::Tensor& perm,

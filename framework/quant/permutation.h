@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "framework/interfaces/permutation_site.h"
 
@@ -17,6 +18,20 @@ class LinearSite;
 /// that maps every block of `site` onto itself (and each group within it onto itself) and leaves
 /// channels outside the blocks in place.
 void check_permutation(const PermutationSite& site, const at::Tensor& perm, int64_t k);
+
+/// The segments a permutation at `site` may reorder: each distinct block (blocks that share
+/// consumer columns count once), or each `group` of it; ascending, disjoint. Channels outside them
+/// stay in place. Throws UsageError for a block outside [0, k).
+std::vector<ChannelSegment> permutation_segments(const PermutationSite& site, int64_t k);
+
+/// Stable sort of score (float64 [k], any device) within each segment, largest first when
+/// `descending`; ties keep their order; channels outside every segment stay. int64 [k] on the CPU:
+/// new channel j takes old channel perm[j].
+at::Tensor sort_within_segments(const at::Tensor& score, const std::vector<ChannelSegment>& segments, bool descending);
+
+/// A uniformly random shuffle within each segment (one randperm per segment, in order), seeded:
+/// int64 [k] on the CPU.
+at::Tensor shuffle_within_segments(int64_t k, const std::vector<ChannelSegment>& segments, uint64_t seed);
 
 /// A uniformly random permutation allowed at `site` (each block, or each group of it, shuffled
 /// within itself; other channels in place), seeded: int64 [k] on the CPU. Blocks that share

@@ -14,11 +14,7 @@ class Identity final : public ConfiguredPlugin<Ordering, IdentityConfig> {
  public:
   using ConfiguredPlugin::ConfiguredPlugin;
   std::string describe() const override { return "identity"; }
-  at::Tensor permutation(const ChannelStats& stats) const override {
-    const at::Tensor& ref = stats.weight.defined() ? stats.weight : stats.act_second_moment;
-    const int64_t k = stats.weight.defined() ? stats.weight.size(1) : ref.size(0);
-    return at::arange(k, at::TensorOptions().dtype(at::kLong));
-  }
+  at::Tensor permutation(const ChannelStats& stats) const override { return at::arange(stats.k, at::kLong); }
 };
 
 }  // namespace pqlab::methods

@@ -66,5 +66,24 @@ TEST(permutation, only_permutations_inside_blocks_and_groups_are_accepted) {
   EXPECT_FALSE(at::equal(r, random_permutation(site(4), 8, 10)));
 }
 
+TEST(permutation, segments_sort_and_shuffle_within_blocks_and_groups) {
+  // Two blocks share consumer columns 0..5 (shift and scale chunks): one set of segments for them.
+  const PermutationSite two{"two", {"p"}, {"c"}, {{0, 0, 6, 3}, {6, 0, 6, 3}, {20, 8, 2, 0}}, false};
+  const auto segs = permutation_segments(two, 12);
+  ASSERT_EQ(segs.size(), 3u);
+  EXPECT_EQ(segs[0].begin, 0); EXPECT_EQ(segs[0].end, 3);
+  EXPECT_EQ(segs[1].begin, 3); EXPECT_EQ(segs[1].end, 6);
+  EXPECT_EQ(segs[2].begin, 8); EXPECT_EQ(segs[2].end, 10);
+  EXPECT_THROW(permutation_segments(two, 9), UsageError);
+  const at::Tensor score = at::tensor({1., 3., 2., 0., 5., 5., 9., 9., 1., 2., 7., 8.}, at::kDouble);
+  const at::Tensor desc = sort_within_segments(score, segs, true);
+  EXPECT_TRUE(at::equal(desc, at::tensor({1, 2, 0, 4, 5, 3, 6, 7, 9, 8, 10, 11}, at::kLong))) << desc;
+  EXPECT_TRUE(at::equal(sort_within_segments(score, segs, false), at::tensor({0, 2, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11}, at::kLong)));
+  EXPECT_NO_THROW(check_permutation(two, desc, 12));
+  const at::Tensor shuffled = shuffle_within_segments(12, segs, 3);
+  EXPECT_NO_THROW(check_permutation(two, shuffled, 12));
+  EXPECT_TRUE(at::equal(shuffled, random_permutation(two, 12, 3)));
+}
+
 }  // namespace
 }  // namespace pqlab
