@@ -23,12 +23,20 @@ TEST(registry, builtin_kinds_hold_the_expected_plugins_sorted) {
   register_builtin_plugins(r);
   EXPECT_EQ(r.formats.names(), (std::vector<std::string>{"fp8_e4m3", "int", "mxfp4", "nvfp4"}));
   EXPECT_EQ(r.methods.names(), (std::vector<std::string>{"rtn"}));
-  EXPECT_EQ(r.orderings.names(), (std::vector<std::string>{"identity"}));
+  EXPECT_EQ(r.orderings.names(), (std::vector<std::string>{"act_absmax", "act_second_moment", "identity",
+                                                            "joint_second_moment", "random", "weight_second_moment"}));
+  EXPECT_EQ(r.commands.names(), (std::vector<std::string>{"forward", "train_classifier", "train_flux"}));
+  EXPECT_EQ(r.classifiers.names(), (std::vector<std::string>{"fmnist_cnn"}));
   EXPECT_EQ(r.models.names(), (std::vector<std::string>{"flux", "toy_mlp"}));
   EXPECT_EQ(r.metrics.names(), (std::vector<std::string>{"frechet_distance", "psnr", "rel_mse", "sqnr", "ssim"}));
-  // Plugin name = file stem: the registration site is the plugin's own file.
-  for (const auto* e : r.formats.entries())
-    EXPECT_NE(e->file.find("methods/formats/" + e->name + ".cpp"), std::string::npos) << e->file;
+  // Plugin name = file stem, for every kind: the registration site is the plugin's own file.
+  const auto stem_is_name = [](const auto& registry) {
+    for (const auto* e : registry.entries())
+      EXPECT_EQ(e->file.substr(e->file.rfind('/') + 1), e->name + ".cpp") << registry.kind() << " " << e->name;
+  };
+#define PQLAB_KIND(kind, Interface, member, name_key) stem_is_name(r.member);
+#include "framework/registry/kinds.def"
+#undef PQLAB_KIND
 }
 
 TEST(registry, duplicate_registration_cites_both_sites) {
