@@ -7,6 +7,7 @@
 
 #include "framework/core/error.h"
 #include "framework/quant/linear_site.h"
+#include "framework/quant/permutation.h"
 #include "framework/stats/column_stats.h"
 
 namespace pqlab {
@@ -64,6 +65,48 @@ InputStats Calibration::pooled(const std::string& key) const {
   for (const InputStats& s : v)
     if (s.rows.defined()) reservoir_add(p, s.rows, s.keys, keep);
   return p;
+}
+
+ChannelStats site_channel_stats(const Calibration& cal, const PermutationSite& site,
+                                const std::map<std::string, LinearSite*>& sites, int64_t bucket, uint64_t seed) {
+  if (site.consumers.empty()) throw RuntimeError("permutation site '" + site.kind + "': no consumers");
+  const std::string& first = site.consumers[0];
+  if (!cal.stats.count(first))
+    throw RuntimeError("permutation site '" + site.kind + "': no calibration statistics for consumer '" + first + "'");
+  const auto& buckets = cal.stats.at(first);
+  if (bucket >= static_cast<int64_t>(buckets.size()))
+    throw RuntimeError("calibration bucket " + std::to_string(bucket) + " does not exist (" +
+                       std::to_string(buckets.size()) + " buckets)");
+  const InputStats in = bucket < 0 ? cal.pooled(first) : buckets[static_cast<size_t>(bucket)];
+  if (in.count.item<double>() <= 0)
+    throw RuntimeError("permutation site '" + site.kind + "': calibration bucket " + std::to_string(bucket) + " saw no tokens");
+  ChannelStats s;
+  s.k = in.sum.size(0);
+  s.act_second_moment = (in.sumsq / in.count).cpu();
+  s.act_absmax = in.absmax.cpu();
+  // Weight moments over the concatenated rows of every consumer: a row-weighted mean of each
+  // consumer's mean square, and the largest absmax.
+  at::Tensor sq_sum = at::zeros({s.k}, at::kDouble), absmax = at::zeros({s.k}, at::kDouble);
+  double rows = 0;
+  for (const std::string& key : site.consumers) {
+    const auto ws = cal.weight_sq_mean.find(key);
+    const auto wm = cal.weight_absmax.find(key);
+    const auto st = sites.find(key);
+    if (ws == cal.weight_sq_mean.end() || wm == cal.weight_absmax.end() || st == sites.end())
+      throw RuntimeError("permutation site '" + site.kind + "': no weight statistics for consumer '" + key + "'");
+    if (ws->second.size(0) != s.k)
+      throw RuntimeError("permutation site '" + site.kind + "': consumer '" + key + "' has K = " +
+                         std::to_string(ws->second.size(0)) + ", not " + std::to_string(s.k));
+    const auto n = static_cast<double>(st->second->out_features());
+    sq_sum += ws->second.cpu() * n;
+    absmax = at::maximum(absmax, wm->second.cpu());
+    rows += n;
+  }
+  s.weight_second_moment = sq_sum / rows;
+  s.weight_absmax = absmax;
+  s.segments = permutation_segments(site, s.k);
+  s.seed = seed;
+  return s;
 }
 
 CalibrationCollector::CalibrationCollector(const std::vector<LinearSite*>& sites, std::vector<int64_t> bucket_first_step,

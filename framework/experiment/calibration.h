@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "framework/config/config_io.h"
+#include "framework/interfaces/ordering.h"
+#include "framework/interfaces/permutation_site.h"
 #include "framework/interfaces/step.h"
 
 namespace pqlab {
@@ -77,6 +79,15 @@ struct Calibration {
   /// priority over all buckets).
   InputStats pooled(const std::string& key) const;
 };
+
+/// The per-channel statistics an ordering sorts by at permutation site `site`: the activation
+/// moments of its consumers' shared input (pooled over every bucket, or of bucket `bucket` >= 0),
+/// the weight moments pooled over the output rows of every consumer (from the full-precision
+/// weights the calibration saw), the site's segments, and `seed`. sites: every linear site by key
+/// (for the consumers' row counts). RuntimeError naming a consumer without statistics, consumers
+/// of different K, or a bucket without tokens.
+ChannelStats site_channel_stats(const Calibration& cal, const PermutationSite& site,
+                                const std::map<std::string, LinearSite*>& sites, int64_t bucket, uint64_t seed);
 
 /// Accumulates statistics from site taps during calibration trajectories.
 class CalibrationCollector {

@@ -113,5 +113,44 @@ TEST(calibration, memory_does_not_grow_with_the_sample_count) {
   }
 }
 
+TEST(calibration, site_channel_stats_pool_consumers_and_pick_buckets) {
+  // Two consumers of one input (K = 4): 2 and 6 output rows.
+  LinearSite a("a", "r", at::randn({2, 4}, at::kDouble), at::Tensor()), b("b", "r", at::randn({6, 4}, at::kDouble), at::Tensor());
+  const std::map<std::string, LinearSite*> sites{{"a", &a}, {"b", &b}};
+  Calibration cal;
+  const auto o = at::TensorOptions().dtype(at::kDouble);
+  InputStats b0{at::tensor(2.0, o), at::zeros({4}, o), at::tensor({2., 8., 0.5, 4.}, o), at::tensor({1., 2., .5, 2.}, o), {}, {}};
+  InputStats b1{at::tensor(6.0, o), at::zeros({4}, o), at::tensor({6., 6., 6., 6.}, o), at::tensor({1., 1., 3., 1.}, o), {}, {}};
+  cal.stats["a"] = {b0, b1};
+  cal.stats["b"] = {b0, b1};
+  for (LinearSite* s : {&a, &b}) {
+    const at::Tensor w = s->weight().to(at::kDouble);
+    cal.weight_sq_mean[s->key()] = w.pow(2).mean(0);
+    cal.weight_absmax[s->key()] = w.abs().amax(0);
+  }
+  const PermutationSite site{"norm", {}, {"a", "b"}, {{0, 0, 4, 2}}, true};
+  const ChannelStats pooled = site_channel_stats(cal, site, sites, -1, 9);
+  EXPECT_TRUE(at::allclose(pooled.act_second_moment, at::tensor({1., 14. / 8, 6.5 / 8, 10. / 8}, o)));
+  EXPECT_TRUE(at::equal(pooled.act_absmax, at::tensor({1., 2., 3., 2.}, o)));
+  const ChannelStats first = site_channel_stats(cal, site, sites, 0, 9);
+  EXPECT_TRUE(at::allclose(first.act_second_moment, at::tensor({1., 4., .25, 2.}, o)));
+  // Weight moments over all 8 rows of both consumers.
+  const at::Tensor all = at::cat({a.weight(), b.weight()}, 0).to(at::kDouble);
+  EXPECT_TRUE(at::allclose(pooled.weight_second_moment, all.pow(2).mean(0), 1e-14, 0));
+  EXPECT_TRUE(at::equal(pooled.weight_absmax, all.abs().amax(0)));
+  ASSERT_EQ(pooled.segments.size(), 2u);  // groups of 2 (per head)
+  EXPECT_EQ(pooled.segments[1].begin, 2);
+  EXPECT_EQ(pooled.k, 4);
+  EXPECT_EQ(pooled.seed, 9u);
+  EXPECT_THROW(site_channel_stats(cal, site, sites, 2, 9), RuntimeError);  // no bucket 2
+  const PermutationSite missing{"norm", {}, {"c"}, {{0, 0, 4, 0}}, true};
+  try {
+    site_channel_stats(cal, missing, sites, -1, 0);
+    FAIL() << "expected an error";
+  } catch (const RuntimeError& e) {
+    EXPECT_STREQ(e.what(), "permutation site 'norm': no calibration statistics for consumer 'c'");
+  }
+}
+
 }  // namespace
 }  // namespace pqlab
