@@ -36,6 +36,10 @@ class Ordering {
   /// onto itself and leaves other channels in place. RuntimeError naming the statistic when one
   /// it needs is missing.
   virtual at::Tensor permutation(const ChannelStats& stats) const = 0;
+  /// Whether permutation() reads the calibration statistics (false: k, segments and seed suffice).
+  virtual bool needs_statistics() const { return true; }
+  /// Whether every permutation it returns is the identity (the method then permutes nothing).
+  virtual bool is_identity() const { return false; }
 };
 
 }  // namespace pqlab

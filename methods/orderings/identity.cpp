@@ -15,6 +15,8 @@ class Identity final : public ConfiguredPlugin<Ordering, IdentityConfig> {
   using ConfiguredPlugin::ConfiguredPlugin;
   std::string describe() const override { return "identity"; }
   at::Tensor permutation(const ChannelStats& stats) const override { return at::arange(stats.k, at::kLong); }
+  bool needs_statistics() const override { return false; }
+  bool is_identity() const override { return true; }
 };
 
 }  // namespace pqlab::methods

@@ -20,6 +20,7 @@ class Random final : public ConfiguredPlugin<Ordering, RandomConfig> {
  public:
   using ConfiguredPlugin::ConfiguredPlugin;
   std::string describe() const override { return "random seed " + std::to_string(cfg_.seed); }
+  bool needs_statistics() const override { return false; }
   at::Tensor permutation(const ChannelStats& s) const override {
     std::vector<ChannelSegment> segs = s.segments;
     if (segs.empty()) segs.push_back({0, s.k});

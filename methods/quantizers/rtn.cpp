@@ -1,10 +1,20 @@
 // rtn: round-to-nearest fake quantization, the baseline of every table. Weights are quantized
 // once per output row with groups along K; activations dynamically per token and group along K,
-// each with its own format (W4A4, W4A16, W8A8, NVFP4 W4A4, ...).
+// each with its own format (W4A4, W4A16, W8A8, NVFP4 W4A4, ...). With an `ordering` other than
+// identity, the input channels of every permutation site the adapter declares (and whose
+// consumers are all quantized here) are first reordered by it and the permutation absorbed into
+// the producers (or a gather at norm outputs), so the groups hold reordered channels: PermuQuant's
+// reordering without its acceptance rule.
 // Tests: tests/methods/quantizers/rtn_test.cpp
 #include <ATen/ATen.h>
 
+#include <map>
+
+#include "framework/core/error.h"
 #include "framework/core/glob.h"
+#include "framework/experiment/calibration.h"
+#include "framework/interfaces/model_adapter.h"
+#include "framework/quant/permutation.h"
 #include "framework/quant/linear_site.h"
 #include "framework/registry/registries.h"
 
@@ -13,6 +23,8 @@ namespace pqlab::methods {
 struct RtnConfig {
   Plugin<NumberFormat> weight_format;
   Plugin<NumberFormat> act_format;  ///< empty = weight-only (activations stay full precision)
+  Plugin<Ordering> ordering{"identity", nullptr};
+  int64_t ordering_bucket = -1;
   std::vector<std::string> only = {"*"};
   std::vector<std::string> skip;
   template <class IO> static void map(IO& io, RtnConfig& c) {
@@ -20,6 +32,11 @@ struct RtnConfig {
                          config::required());
     config::plugin_field(io, "act_format", c.act_format,
                          "format of the input activations (per token, groups along K); omit for weight-only");
+    config::plugin_field(io, "ordering", c.ordering,
+                         "channel ordering at the model's permutation sites before quantizing (pqlab list ordering)");
+    io.field("ordering_bucket", c.ordering_bucket,
+             "calibration timestep bucket the ordering's statistics come from; -1 = pooled over every step",
+             config::in_range(-1, 1e6));
     io.field("only", c.only, "globs of layer keys to quantize");
     io.field("skip", c.skip, "globs of layer keys to leave in full precision (wins over 'only')");
   }
@@ -28,7 +45,10 @@ struct RtnConfig {
 class Rtn final : public ConfiguredPlugin<Method, RtnConfig> {
  public:
   using ConfiguredPlugin::ConfiguredPlugin;
-  std::string describe() const override { return "rtn " + weight_format_label() + " / " + act_format_label(); }
+  std::string describe() const override {
+    const std::string order = cfg_.ordering->is_identity() ? "" : " + " + cfg_.ordering->describe();
+    return "rtn " + weight_format_label() + " / " + act_format_label() + order;
+  }
   std::string weight_format_label() const override { return cfg_.weight_format->describe(); }
   std::string act_format_label() const override {
     return cfg_.act_format ? cfg_.act_format->describe() : "fp";
@@ -36,11 +56,41 @@ class Rtn final : public ConfiguredPlugin<Method, RtnConfig> {
   bool selects(const std::string& key) const override {
     return glob_match_any(cfg_.only, key) && !glob_match_any(cfg_.skip, key);
   }
-  void apply(ModelAdapter& model, const Calibration* /*calibration: RTN needs none*/) const override {
+  CalibrationNeeds needs() const override {
+    CalibrationNeeds n;
+    n.statistics = !cfg_.ordering->is_identity() && cfg_.ordering->needs_statistics();
+    return n;
+  }
+  void apply(ModelAdapter& model, const Calibration* calibration) const override {
+    if (!cfg_.ordering->is_identity()) reorder(model, calibration);
     for (LinearSite* s : model.linear_sites()) {
       if (!selects(s->key())) continue;
       s->quantize_weight(cfg_.weight_format.impl);
       s->set_act_format(cfg_.act_format.impl);
+    }
+  }
+
+ private:
+  // Permutes the sites whose consumers this method quantizes, in full precision, before quantizing.
+  void reorder(ModelAdapter& model, const Calibration* calibration) const {
+    std::map<std::string, LinearSite*> by_key;
+    for (LinearSite* s : model.linear_sites()) by_key[s->key()] = s;
+    const std::vector<PermutationSite> sites = model.permutation_sites();
+    for (size_t i = 0; i < sites.size(); ++i) {
+      const PermutationSite& site = sites[i];
+      bool all = !site.consumers.empty();
+      for (const std::string& c : site.consumers) all = all && selects(c);
+      if (!all) continue;
+      ChannelStats stats;
+      if (cfg_.ordering->needs_statistics()) {
+        if (!calibration) throw UsageError("ordering '" + cfg_.ordering.name + "' needs calibration statistics");
+        stats = site_channel_stats(*calibration, site, by_key, cfg_.ordering_bucket, i);
+      } else {
+        stats.k = by_key.at(site.consumers[0])->in_features();
+        stats.segments = permutation_segments(site, stats.k);
+        stats.seed = i;
+      }
+      absorb_permutation(site, cfg_.ordering->permutation(stats), by_key);
     }
   }
 };

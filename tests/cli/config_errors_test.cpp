@@ -89,7 +89,7 @@ TEST_F(ConfigErrors, merge_keys_are_supported_and_errors_point_into_the_merged_m
                      " 2 | x_base: &base {name: rtn, weight_fromat: int}\n"
                      "   |                           ^~~~~~~~~~~~~\n"
                      "note: did you mean 'weight_format'?\n"
-                     "note: valid keys: act_format, name, only, skip, weight_format (keys starting with x_ are "
+                     "note: valid keys: act_format, name, only, ordering, ordering_bucket, skip, weight_format (keys starting with x_ are "
                      "free-form notes)\n"
                      "note: reached through alias '*base' at " + path() + ":6:11\n");
 }

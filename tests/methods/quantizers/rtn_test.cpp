@@ -3,9 +3,14 @@
 
 #include <cmath>
 
-#include "framework/quant/linear_site.h"
+#include "framework/core/error.h"
+#include "framework/experiment/result_paths.h"
+#include "framework/experiment/runner.h"
 #include "framework/experiment/trajectory.h"
+#include "framework/io/hdf5_file.h"
+#include "framework/quant/linear_site.h"
 #include "tests/common/plugins.h"
+#include "tests/common/temp_dir.h"
 
 namespace pqlab {
 namespace {
@@ -84,6 +89,54 @@ TEST(rtn, fewer_bits_give_larger_output_error) {
   EXPECT_GT(w8a8, 0.0);
   EXPECT_LT(w8a8, w4a8);
   EXPECT_LT(w4a8, w4a4);
+}
+
+// RTN with a channel ordering, on the built-in Fashion-MNIST FLUX (4 steps) through the runner.
+std::string run_fmnist(test::TempDir& dir, const std::string& name, const std::vector<std::string>& orderings) {
+  std::string yaml = std::string("include: ") + PQLAB_SOURCE_DIR + "/configs/models/flux_fmnist.yaml\n" +
+                     "model: {steps: 4}\ndata: {eval_samples: 2, layer_samples: 2}\ncalibration: {samples: 2}\n"
+                     "metrics: [rel_mse]\nvariants:\n";
+  for (size_t i = 0; i < orderings.size(); ++i)
+    yaml += "  - {label: v" + std::to_string(i) + ", method: {name: rtn, weight_format: {name: int, bits: 4, group_size: 16}, "
+            "act_format: {name: int, bits: 4, group_size: 16}, only: [\"double.*.attn.*\", \"double.*.mlp.*\", "
+            "\"single.*.linear1\", \"single.*.linear2\"]" + orderings[i] + "}}\n";
+  ExperimentSpec spec = load_experiment(dir.write(name + ".yaml", yaml), {}, test::builtin());
+  RunOptions o;
+  o.out_dir = dir.file("out");
+  return run_experiment(spec, o).result_path;
+}
+
+TEST(rtn, orderings_reorder_before_quantizing) {
+  namespace rp = result_paths;
+  test::TempDir dir;
+  H5Reader r(run_fmnist(dir, "orders", {"", ", ordering: identity", ", ordering: random",
+                                         ", ordering: {name: joint_second_moment, alpha: 0.5}",
+                                         ", ordering: act_second_moment, ordering_bucket: 1"}));
+  const auto iso = [&](int v) { return r.read(rp::variant_tf_isolated("v" + std::to_string(v))); };
+  const auto lat = [&](int v) { return r.read(rp::variant_fr_latent_rel_mse("v" + std::to_string(v))); };
+  // identity is RTN itself, bit for bit.
+  EXPECT_TRUE(at::equal(iso(1), iso(0)));
+  EXPECT_TRUE(at::equal(lat(1), lat(0)));
+  // Every other ordering changes the groups, so the errors, and keeps them finite.
+  for (int v = 2; v <= 4; ++v) {
+    EXPECT_FALSE(at::equal(iso(v), iso(0))) << v;
+    EXPECT_TRUE(at::isfinite(iso(v)).all().item<bool>()) << v;
+    EXPECT_TRUE(at::isfinite(lat(v)).all().item<bool>()) << v;
+  }
+  // Layers that no permutation site reaches are quantized exactly as by plain RTN: the first
+  // double block's image qkv reads a norm output (a site), so it changes.
+  const auto keys = r.read_strings(rp::kLayerKey);
+  for (size_t k = 0; k < keys.size(); ++k)
+    if (keys[k] == "double.0.img.attn.qkv") EXPECT_NE(iso(3)[k].sum().item<double>(), iso(0)[k].sum().item<double>());
+}
+
+TEST(rtn, an_ordering_that_needs_statistics_needs_calibration) {
+  auto with = test::make_plugin<Method>(test::builtin(),
+      "{name: rtn, weight_format: int, ordering: joint_second_moment}");
+  EXPECT_TRUE(with->needs().statistics);
+  EXPECT_NE(with->describe().find("joint_second_moment alpha=0.5 descending"), std::string::npos) << with->describe();
+  EXPECT_FALSE(test::make_plugin<Method>(test::builtin(), "{name: rtn, weight_format: int, ordering: random}")->needs().statistics);
+  EXPECT_FALSE(test::make_plugin<Method>(test::builtin(), "{name: rtn, weight_format: int}")->needs().statistics);
 }
 
 }  // namespace
