@@ -314,7 +314,11 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
     std::vector<double> w_rel(L), quantized(L);
     for (size_t i = 0; i < L; ++i) {
       const double denom = fp_weight_sq[i];
-      w_rel[i] = denom > 0 ? (site_weight(quant[i]).to(at::kDouble) - site_weight(fp[i]).to(at::kDouble)).pow(2).sum().item<double>() / denom
+      // The full-precision weight in the variant's row and column order (absorbed permutations).
+      at::Tensor w_fp = site_weight(fp[i]);
+      if (quant[i].output_order.defined()) w_fp = w_fp.index_select(0, quant[i].output_order);
+      if (quant[i].column_order.defined()) w_fp = w_fp.index_select(1, quant[i].column_order);
+      w_rel[i] = denom > 0 ? (site_weight(quant[i]).to(at::kDouble) - w_fp.to(at::kDouble)).pow(2).sum().item<double>() / denom
                            : std::nan("");
       quantized[i] = v.method->selects(sites[i]->key()) ? 1.0 : 0.0;
     }

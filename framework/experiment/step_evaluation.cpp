@@ -16,7 +16,8 @@ namespace {
 // both states, so its isolated error is exactly zero and need not be computed.
 bool same_state(const SiteState& a, const SiteState& b) {
   return a.weight.is_same(b.weight) && a.packed_weight == b.packed_weight && a.bias.is_same(b.bias) && a.act_format == b.act_format && a.input_transform == b.input_transform &&
-         a.low_rank_a.is_same(b.low_rank_a) && a.low_rank_b.is_same(b.low_rank_b);
+         a.low_rank_a.is_same(b.low_rank_a) && a.low_rank_b.is_same(b.low_rank_b) && a.input_order.is_same(b.input_order) &&
+         a.output_order.is_same(b.output_order);
 }
 
 }  // namespace
@@ -85,9 +86,15 @@ TeacherForcedErrors evaluate_teacher_forced(ModelAdapter& model, const std::vect
         LinearSite* site = sites[static_cast<size_t>(k)];
         site->set_state(fp[static_cast<size_t>(k)]);
         site->set_tap([&, k, s](const LinearSite& st, const at::Tensor& in, const at::Tensor& out) {
-          const at::Tensor q = same[static_cast<size_t>(k)] ? at::Tensor() : st.compute(in, quant[static_cast<size_t>(k)]);
-          accumulate_sq_error(q, out, e.isolated_err[k][s], e.site_ref[k][s]);
-          if (propagated) records[static_cast<size_t>(k)].push_back(out.detach());
+          // In the variant's channel order (absorbed permutations): its input as the variant's
+          // producers write it, and the reference outputs in the order the variant emits them.
+          const SiteState& qs = quant[static_cast<size_t>(k)];
+          const at::Tensor ref_out = qs.output_order.defined() ? out.index_select(-1, qs.output_order) : out;
+          at::Tensor q;
+          if (!same[static_cast<size_t>(k)])
+            q = st.compute(qs.input_order.defined() ? in.index_select(-1, qs.input_order) : in, qs);
+          accumulate_sq_error(q, ref_out, e.isolated_err[k][s], e.site_ref[k][s]);
+          if (propagated) records[static_cast<size_t>(k)].push_back(ref_out.detach());
         });
       }
       const at::Tensor v_fp = model.velocity(x, ctx);

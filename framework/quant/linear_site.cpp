@@ -84,6 +84,25 @@ void LinearSite::set_low_rank(at::Tensor a, at::Tensor b) {
   state_.low_rank_b = b.defined() ? b.to(weight_options().device()).contiguous() : b;
 }
 
+namespace {
+void compose(at::Tensor& order, const at::Tensor& perm, int64_t n, const at::Device& device, const std::string& key) {
+  if (perm.dim() != 1 || perm.size(0) != n)
+    throw RuntimeError("linear site '" + key + "': a channel order needs " + std::to_string(n) + " entries");
+  const at::Tensor p = perm.to(device, at::kLong);
+  order = order.defined() ? order.index_select(0, p) : p.contiguous();
+}
+}  // namespace
+
+void LinearSite::permute_input_order(const at::Tensor& perm) {
+  compose(state_.input_order, perm, in_features_, weight_options().device(), key_);
+}
+void LinearSite::permute_output_order(const at::Tensor& perm) {
+  compose(state_.output_order, perm, out_features_, weight_options().device(), key_);
+}
+void LinearSite::permute_column_order(const at::Tensor& perm) {
+  compose(state_.column_order, perm, in_features_, weight_options().device(), key_);
+}
+
 at::Tensor LinearSite::compute(const at::Tensor& x, const SiteState& st) const {
   const at::Tensor xt = st.input_transform ? st.input_transform->apply(x) : x;
   const at::Tensor in = st.act_format ? st.act_format->fake_quant(xt) : xt;

@@ -31,6 +31,12 @@ struct SiteState {
   std::shared_ptr<const NumberFormat> act_format;     ///< null = full-precision inputs
   std::shared_ptr<const InputTransform> input_transform;  ///< null = identity
   at::Tensor low_rank_a, low_rank_b;                  ///< [r, K], [N, r] or undefined
+  /// Channel orders relative to the full-precision model, left by absorbed permutations
+  /// (framework/quant/permutation.h), so that per-layer errors compare like with like. int64, on
+  /// the weight's device; undefined = the model's own order.
+  at::Tensor input_order;   ///< [K]: input channel j is the full-precision model's channel input_order[j]
+  at::Tensor output_order;  ///< [N]: output channel i is the full-precision model's output_order[i]
+  at::Tensor column_order;  ///< [K]: weight column j is the full-precision weight's column column_order[j]
 };
 
 /// The weight of a state [N, K], decoded when packed (a new tensor then).
@@ -88,6 +94,12 @@ class LinearSite {
   at::Tensor compute(const at::Tensor& x) const { return compute(x, state_); }
   /// The same math in another state of this site.
   at::Tensor compute(const at::Tensor& x, const SiteState& state) const;
+
+  /// Records absorbed permutations (see SiteState); each composes with what is there already:
+  /// new order = old order[perm]. perm: int64 [K] (input, columns) or [N] (output).
+  void permute_input_order(const at::Tensor& perm);
+  void permute_output_order(const at::Tensor& perm);
+  void permute_column_order(const at::Tensor& perm);
 
   const SiteState& state() const { return state_; }
   /// Switches to a state taken from state() of this site (shapes are not checked again).

@@ -101,7 +101,13 @@ void absorb_permutation(const PermutationSite& site, const at::Tensor& perm,
     LinearSite& c = site_at(sites, key);
     if (c.in_features() != k) throw RuntimeError("permutation site '" + site.kind + "': consumers differ in K");
     c.set_weight(gather->fold_weight(c.weight()));
-    if (site.needs_gather) c.set_input_transform(gather);
+    c.permute_column_order(p);
+    // With a gather the model still feeds the full-precision order; otherwise the producers now
+    // write the permuted order.
+    if (site.needs_gather)
+      c.set_input_transform(gather);
+    else
+      c.permute_input_order(p);
   }
   if (site.needs_gather) return;
   for (const std::string& key : site.producers) {
@@ -111,6 +117,7 @@ void absorb_permutation(const PermutationSite& site, const at::Tensor& perm,
       rows.narrow(0, b.producer_row, b.size).copy_(p.narrow(0, b.consumer_col, b.size).cpu() - b.consumer_col + b.producer_row);
     const at::Tensor r = rows.to(s.weight().device());
     s.set_weight(s.weight().index_select(0, r));
+    s.permute_output_order(rows);
     if (s.bias().defined()) s.set_bias(s.bias().index_select(0, r));
   }
 }

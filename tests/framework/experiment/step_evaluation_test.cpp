@@ -5,7 +5,12 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <map>
+
+#include "framework/interfaces/model_adapter.h"
 #include "framework/interfaces/number_format.h"
+#include "framework/quant/linear_site.h"
+#include "framework/quant/permutation.h"
 #include "tests/common/fake_diffusion.h"
 #include "tests/common/plugins.h"
 
@@ -59,6 +64,43 @@ TEST(step_evaluation, teacher_forced_and_free_running_errors) {
   EXPECT_GT(fr.latent_rel_mse.min().item<double>(), 0.0);
   EXPECT_TRUE(at::equal(fr.result.narrow(0, 0, 2), run_trajectory(m, x0.narrow(0, 0, 2), 0)));
   EXPECT_TRUE(at::equal(fr.result.narrow(0, 2, 1), run_trajectory(m, x0.narrow(0, 2, 1), 2)));
+}
+
+TEST(step_evaluation, absorbed_permutations_leave_layer_errors_at_round_off) {
+  // The built-in FLUX (fp32) with a random permutation absorbed at every site it declares and no
+  // quantization: the variant computes the same function, so every layer's isolated and
+  // propagated error must be round-off, although producers now emit permuted rows and consumers
+  // read permuted columns (the errors compare in the variant's channel order).
+  auto m = test::make_plugin<ModelAdapter>(test::builtin(),
+      "{adapter: flux, checkpoint: models/fmnist/flux_fmnist.safetensors, dtype: fp32, device: cpu, axes_dim: [8, 12, 12], "
+      "width: 32, height: 32, latent_downsample: 1, image_crop: 2, steps: 3, shift: off}");
+  m->load();
+  const std::vector<LinearSite*> sites = m->linear_sites();
+  std::vector<SiteState> fp;
+  std::map<std::string, LinearSite*> by_key;
+  for (LinearSite* s : sites) {
+    fp.push_back(s->state());
+    by_key[s->key()] = s;
+  }
+  const std::vector<PermutationSite> psites = m->permutation_sites();
+  ASSERT_FALSE(psites.empty());
+  for (size_t i = 0; i < psites.size(); ++i) {
+    const int64_t k = by_key.at(psites[i].consumers[0])->in_features();
+    absorb_permutation(psites[i], random_permutation(psites[i], k, 100 + i), by_key);
+  }
+  std::vector<SiteState> perm;
+  int64_t reordered = 0;
+  for (LinearSite* s : sites) {
+    perm.push_back(s->state());
+    reordered += s->state().output_order.defined() || s->state().input_order.defined();
+  }
+  EXPECT_GT(reordered, 10);
+  for (size_t i = 0; i < sites.size(); ++i) sites[i]->set_state(fp[i]);
+  const std::vector<at::Tensor> ref = reference_trajectory(*m, m->sample_inputs(2, 3), 2);
+  const TeacherForcedErrors e = evaluate_teacher_forced(*m, sites, fp, perm, ref, 2, 2, true);
+  EXPECT_LT((e.isolated_err / e.site_ref).max().item<double>(), 1e-10);
+  EXPECT_LT((e.propagated_err / e.site_ref).max().item<double>(), 1e-10);
+  EXPECT_LT(e.velocity_rel_mse.max().item<double>(), 1e-10);
 }
 
 }  // namespace
