@@ -13,21 +13,14 @@
 #include "framework/registry/registries.h"
 #include "models/fmnist/fmnist_classifier.h"
 #include "models/fmnist/fmnist_data.h"
+#include "tests/common/error_text.h"
 #include "tests/common/plugins.h"
 
 namespace pqlab::models {
 namespace {
+using test::message_of;
 
 const std::string kWeights = std::string(PQLAB_SOURCE_DIR) + "/models/fmnist/classifier.safetensors";
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
 
 TEST(fmnist_cnn, is_the_shipped_classifier) {
   auto c = test::make_plugin<ImageClassifier>(test::builtin(), "fmnist_cnn");

@@ -10,21 +10,13 @@
 
 #include "framework/core/error.h"
 #include "framework/core/paths.h"
+#include "tests/common/error_text.h"
 #include "tests/common/idx_files.h"
 #include "tests/common/temp_dir.h"
 
 namespace pqlab::models {
 namespace {
 using namespace test;
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const RuntimeError& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
 
 TEST(fmnist_data, from_a_small_folder_and_missing_folder_message) {
   TempDir dir;

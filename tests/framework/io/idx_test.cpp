@@ -11,6 +11,7 @@
 
 #include "framework/core/error.h"
 #include "framework/core/paths.h"
+#include "tests/common/error_text.h"
 #include "tests/common/idx_files.h"
 
 namespace pqlab {
@@ -27,15 +28,6 @@ class ScratchDir {
  private:
   std::string path_;
 };
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const RuntimeError& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
 
 }  // namespace
 
