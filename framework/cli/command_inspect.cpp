@@ -1,6 +1,7 @@
 // `pqlab inspect <result.h5>`: provenance, the stored tree, and the per-variant output metrics.
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <iomanip>
 #include <ostream>
 #include <sstream>
@@ -26,12 +27,15 @@ int command_inspect(CommandContext& c) {
   H5Reader r(path);
   c.out << path << "\n";
   std::string config;
-  for (const auto& [k, v] : r.attrs("/")) {
+  const auto attrs = r.attrs("/");
+  size_t width = 0;
+  for (const auto& a : attrs) width = std::max(width, a.first.size());
+  for (const auto& [k, v] : attrs) {
     if (k == "config") {
       config = v;
       continue;
     }
-    c.out << "  " << std::left << std::setw(16) << k << v << '\n';
+    c.out << "  " << std::left << std::setw(static_cast<int>(width + 2)) << k << v << '\n';
   }
   c.out << "\ncontents:\n";
   for (const auto& e : r.list()) {

@@ -30,6 +30,7 @@ struct CalibrationSpec {
   int64_t first_sample = -1; ///< sample index of the first trajectory (it picks prompt/class); -1 = right after the held-out samples
   std::vector<int64_t> buckets;  ///< first step of each timestep bucket, ascending from 0; empty = one bucket per step
   int64_t keep_rows = 0;     ///< seeded reservoir of input rows per site and bucket (0 = none)
+  bool store_rows = true;    ///< write the reservoir rows to the result file
   template <class IO> static void map(IO& io, CalibrationSpec& c) {
     io.field("samples", c.samples,
              "calibration trajectories (noise seeds disjoint from the held-out samples'); 0 = no calibration",
@@ -44,6 +45,9 @@ struct CalibrationSpec {
              "timestep buckets by their first step, e.g. [0, 4, 8] (steps 0-3, 4-7, 8-end); empty = one bucket per step");
     io.field("keep_rows", c.keep_rows, "input rows kept per site and bucket in a seeded reservoir (0 = none)",
              config::in_range(0, 1e7));
+    io.field("store_rows", c.store_rows,
+             "write the reservoir rows to the result file (/calibration/sites/<key>/rows); for FLUX-sized models "
+             "they are gigabytes (buckets x keep_rows x every layer's K floats), so large runs turn this off");
     bool ascending = c.buckets.empty() || c.buckets[0] == 0;
     for (size_t i = 1; i < c.buckets.size(); ++i) ascending = ascending && c.buckets[i] > c.buckets[i - 1];
     io.check(ascending, "buckets", "'buckets' must start at 0 and increase (the first step of each bucket)");

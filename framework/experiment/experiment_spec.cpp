@@ -2,6 +2,7 @@
 
 #include <ATen/Parallel.h>
 
+#include <memory>
 #include <set>
 
 #include "framework/config/typed_config.h"
@@ -10,6 +11,54 @@
 #include "framework/core/paths.h"
 
 namespace pqlab {
+namespace {
+
+config::Node scalar(const std::string& v) {
+  config::Node n;
+  n.kind = config::Node::Kind::scalar;
+  n.scalar = v;
+  n.quoted = true;
+  return n;
+}
+
+void set_key(config::Node& map, const std::string& key, config::Node value) {
+  if (config::Node* n = map.find(key)) {
+    *n = std::move(value);
+    return;
+  }
+  map.map.emplace_back(key, std::move(value));
+  map.key_origins.emplace_back();
+}
+
+// The control of `v`: its method written out with every key, the ordering replaced, read back
+// through the registry (so a method joins by having an `ordering` key). Null when there is none.
+std::unique_ptr<VariantSpec> control_of(VariantSpec& v, const Registries& registries, config::ErrorList& errors) {
+  if (v.control == "none" || !v.method.impl) return nullptr;
+  config::Node node;
+  {
+    config::ConfigWriter w(node);
+    VariantSpec::map(w, v);
+  }
+  config::Node* method = node.find("method");
+  config::Node* ordering = method ? method->find("ordering") : nullptr;
+  if (!ordering) return nullptr;  // the method takes no ordering: nothing to control for
+  const config::Node* name = ordering->kind == config::Node::Kind::map ? ordering->find("name") : ordering;
+  if (name && name->scalar == v.control) return nullptr;  // it is its own control
+  config::Node ord;
+  ord.kind = config::Node::Kind::map;
+  set_key(ord, "name", scalar(v.control));
+  *ordering = ord;
+  set_key(node, "label", scalar(v.label + ".control"));
+  set_key(node, "control", scalar("none"));
+  auto c = std::make_unique<VariantSpec>();
+  config::read_typed_config(node, "control variant of '" + v.label + "'", &registries, errors, *c);
+  c->where = v.where;
+  c->control_of = v.label;
+  v.control_label = c->label;
+  return c;
+}
+
+}  // namespace
 
 ExperimentSpec load_experiment(const std::string& path, const std::vector<std::string>& sets,
                                const Registries& registries) {
@@ -44,6 +93,23 @@ ExperimentSpec load_experiment(const std::string& path, const std::vector<std::s
 
   spec.source_path = path;
   spec.resolved_yaml = dump_experiment(spec);
+
+  std::vector<VariantSpec> expanded;
+  for (VariantSpec& v : spec.variants) {
+    std::unique_ptr<VariantSpec> c = control_of(v, registries, errors);
+    expanded.push_back(v);
+    if (!c) continue;
+    if (!seen.insert(c->label).second) {
+      Diagnostic d;
+      d.loc = v.where;
+      d.message = "variant '" + v.label + "': its control '" + c->label +
+                  "' has the label of another variant; rename that one or set 'control: none'";
+      errors.add(d);
+    }
+    expanded.push_back(std::move(*c));
+  }
+  errors.throw_if_any();
+  spec.variants = std::move(expanded);
   return spec;
 }
 

@@ -57,7 +57,13 @@ struct ImagesSpec {
 struct VariantSpec {
   std::string label;
   Plugin<Method> method;
+  /// The paired no-permutation control: the same method with this ordering, added as variant
+  /// "<label>.control" when the method takes an `ordering` and its own differs ("none": no control).
+  std::string control = "identity";
   SourceLocation where;  ///< the variant's mapping in the config, for errors found at run time
+  // Set by load_experiment, not read from YAML:
+  std::string control_label;  ///< label of this variant's control variant ("" = none)
+  std::string control_of;     ///< for a control variant: the label of the variant it controls
   template <class IO> static void map(IO& io, VariantSpec& c) {
     if (io.reading()) c.where = io.location();
     io.field("label", c.label,
@@ -65,10 +71,26 @@ struct VariantSpec {
              "(letters, digits, _ . -)",
              config::required());
     config::plugin_field(io, "method", c.method, "the quantization method and its settings", config::required());
+    io.field("control", c.control,
+             "paired control for a method with an 'ordering': identity (default) or random adds variant "
+             "'<label>.control', the same method with that ordering on the same calibration statistics, samples and "
+             "seeds, and per-sample differences with bootstrap intervals; none = no control",
+             config::one_of({"identity", "random", "none"}));
     // The label names <name>_images/<label>.png: a '/' or '..' would write outside the output folder.
     io.check(is_plain_file_stem(c.label), "label",
              std::string("'label' must be a plain file stem (") + kPlainFileStemRule + "), got '" + excerpt(c.label) +
                  "'");
+  }
+};
+
+/// Confidence intervals of the paired differences between a variant and its control.
+struct BootstrapSpec {
+  int64_t resamples = 1000;
+  double level = 0.95;
+  template <class IO> static void map(IO& io, BootstrapSpec& c) {
+    io.field("resamples", c.resamples, "bootstrap resamples of the held-out samples (paired percentile bootstrap)",
+             config::in_range(1, 1e7));
+    io.field("level", c.level, "confidence level of the intervals", config::in_range(0.5, 0.9999));
   }
 };
 
@@ -90,6 +112,7 @@ struct ExperimentSpec {
   std::vector<VariantSpec> variants;
   std::vector<Plugin<Metric>> metrics;
   ImagesSpec images;
+  BootstrapSpec bootstrap;
   OutputSpec output;
 
   template <class IO> static void map(IO& io, ExperimentSpec& c) {
@@ -117,6 +140,7 @@ struct ExperimentSpec {
     config::plugin_list_field(io, "metrics", c.metrics,
                               "metrics comparing each variant to full precision, per layer and on the model output");
     io.field("images", c.images, "image metrics and sample grids (models whose outputs are images)");
+    io.field("bootstrap", c.bootstrap, "intervals of each variant's paired differences to its control");
     io.field("output", c.output, "where results go");
   }
 
@@ -128,12 +152,16 @@ struct ExperimentSpec {
   uint64_t eval_seed() const { return static_cast<uint64_t>(seed) * 1000003ULL + 2; }
   /// Seed of the calibration noise: another stream of the same family, disjoint from eval_seed().
   uint64_t calibration_seed() const { return static_cast<uint64_t>(seed) * 1000003ULL + 1; }
+  /// Seed of the bootstrap resampling of paired differences.
+  uint64_t bootstrap_seed() const { return static_cast<uint64_t>(seed) * 1000003ULL + 3; }
 
   std::string source_path;    ///< the YAML file it came from
   std::string resolved_yaml;  ///< every key with its final value (includes, --set and defaults applied)
 };
 
 /// Loads and validates an experiment. Throws ConfigError (all errors, located) on bad input.
+/// Control variants (VariantSpec::control) are added right after the variant they control;
+/// resolved_yaml is the config before that, so that reloading it adds them again.
 /// sets: "--set key.path=value" overrides (without the flag), applied after includes.
 ExperimentSpec load_experiment(const std::string& path, const std::vector<std::string>& sets,
                                const Registries& registries);

@@ -31,7 +31,7 @@ inline std::string reference_prompts() { return kReference + "/prompts"; }
 /// bucket_first_step [B] int64, site_keys [Lc] strings; per site (group named by its key):
 /// count [B], sum [B, K], sumsq [B, K], absmax [B, K] float64 per bucket; pooled_sum,
 /// pooled_sumsq, pooled_absmax [K] and attribute pooled_count over all buckets; weight_sq_mean,
-/// weight_absmax [K]; rows [B, keep_rows, K] float32 reservoir (NaN where a bucket had fewer).
+/// weight_absmax [K]; rows [B, keep_rows, K] float32 reservoir (NaN where a bucket had fewer; absent with calibration.store_rows false).
 inline const std::string kCalibration = "/calibration";
 inline std::string calibration_samples() { return kCalibration + "/samples"; }
 inline std::string calibration_prompts() { return kCalibration + "/prompts"; }
@@ -47,7 +47,11 @@ inline std::string evaluation_samples() { return kEvaluation + "/samples"; }
 inline std::string evaluation_prompts() { return kEvaluation + "/prompts"; }
 inline std::string evaluation_timesteps() { return kEvaluation + "/timesteps"; }
 
-/// One variant's group; its attributes: method, method_config, weight_format, act_format.
+/// One variant's group; its attributes: method, method_config, weight_format, act_format,
+/// control (label of its paired control) or control_of (on a control: the variant it controls),
+/// and wall seconds: seconds_apply (with the method's phases seconds_ordering, seconds_acceptance,
+/// seconds_absorption, seconds_quantization where it has them), seconds_teacher_forced,
+/// seconds_free_running, seconds_images. Root attributes seconds_calibration, seconds_reference.
 inline std::string variant(const std::string& label) { return "/variants/" + label; }
 /// [L] float64 relative weight MSE, [L] uint8 quantized flag.
 inline std::string variant_weight_rel_mse(const std::string& label) { return variant(label) + "/layers/weight_rel_mse"; }
@@ -73,6 +77,23 @@ inline std::string variant_fr_latent_rel_mse(const std::string& label) {
 inline std::string variant_output(const std::string& label) { return variant(label) + "/output"; }
 inline std::string variant_output_metric(const std::string& label, const std::string& m) {
   return variant_output(label) + "/" + m;
+}
+/// What the method decided per permutation site it considered, in model order ([P] each):
+/// kind (strings), consumers (strings, comma-separated keys), gather (uint8: absorbed by a gather
+/// at the consumers' input, not by producer rows), accepted (uint8), error_orig and error_perm
+/// (float64 acceptance error without / with the permutation; NaN without an acceptance rule);
+/// permutation (int64, the proposals concatenated; site p is [offsets[p], offsets[p+1])) and
+/// permutation_offsets [P+1]. Attributes: sites, accepted. Absent when it considered none.
+inline std::string variant_permutations(const std::string& label) { return variant(label) + "/permutations"; }
+/// Paired differences to the control (variants with one). Attributes: control, resamples, level,
+/// seed. One group per number (velocity: teacher-forced velocity relative MSE, mean over steps;
+/// latent: free-running final latent relative MSE; output and image metrics by name) with diffs
+/// [n] float64 (variant - control per held-out sample) and attributes variant, control (means),
+/// mean, lo, hi (the interval of the mean difference); velocity and latent also have step_mean,
+/// step_lo, step_hi [S] (per step: velocity at step s, latent after step s + 1).
+inline std::string variant_paired(const std::string& label) { return variant(label) + "/paired"; }
+inline std::string variant_paired_number(const std::string& label, const std::string& name) {
+  return variant_paired(label) + "/" + name;
 }
 /// [N, C, H, W] float32 images of the variant; image metrics as attributes.
 inline std::string variant_images(const std::string& label) { return variant(label) + "/images"; }

@@ -8,9 +8,7 @@
 #include <cmath>
 #include <ctime>
 #include <functional>
-#include <iomanip>
 #include <map>
-#include <sstream>
 
 #include "framework/config/config_value.h"
 #include "framework/config/config_writer.h"
@@ -113,7 +111,7 @@ Calibration calibrate(ModelAdapter& model, const std::vector<LinearSite*>& sites
   return cal;
 }
 
-void write_calibration(H5Writer& h5, const Calibration& cal, int64_t keep_rows) {
+void write_calibration(H5Writer& h5, const Calibration& cal, int64_t keep_rows, bool store_rows) {
   namespace rp = result_paths;
   h5.write(rp::calibration_samples(), at::tensor(cal.samples, at::kLong));
   if (!cal.prompts.empty()) h5.write_strings(rp::calibration_prompts(), cal.prompts);
@@ -143,7 +141,7 @@ void write_calibration(H5Writer& h5, const Calibration& cal, int64_t keep_rows) 
     h5.set_attr(g, "pooled_count", pooled.count.item<double>());
     h5.write(g + "/weight_sq_mean", cal.weight_sq_mean.at(key).cpu());
     h5.write(g + "/weight_absmax", cal.weight_absmax.at(key).cpu());
-    if (keep_rows > 0) {
+    if (keep_rows > 0 && store_rows) {
       // [buckets, keep_rows, K] float32, rows a bucket did not fill are NaN.
       const int64_t k = per_bucket.at(0).sum.size(0);
       at::Tensor rows = at::full({static_cast<int64_t>(per_bucket.size()), keep_rows, k}, std::nan(""), at::kFloat);
@@ -166,6 +164,71 @@ void set_states(const std::vector<LinearSite*>& sites, const std::vector<SiteSta
 }
 
 double mean_of(const at::Tensor& t) { return t.numel() ? t.to(at::kDouble).mean().item<double>() : std::nan(""); }
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::string joined(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ",") + x;
+  return s;
+}
+
+void write_permutations(H5Writer& h5, const std::string& label, const MethodReport& r) {
+  namespace rp = result_paths;
+  if (r.permutations.empty()) return;
+  std::vector<std::string> kind, consumers;
+  std::vector<uint8_t> gather, accepted;
+  std::vector<double> e0, e1;
+  std::vector<int64_t> offsets = {0};
+  std::vector<at::Tensor> perms;
+  int64_t n_accepted = 0;
+  for (const PermutationDecision& d : r.permutations) {
+    kind.push_back(d.kind);
+    consumers.push_back(joined(d.consumers));
+    gather.push_back(d.gather);
+    accepted.push_back(d.accepted);
+    n_accepted += d.accepted;
+    e0.push_back(d.error_orig);
+    e1.push_back(d.error_perm);
+    perms.push_back(d.permutation);
+    offsets.push_back(offsets.back() + d.permutation.numel());
+  }
+  const std::string g = rp::variant_permutations(label);
+  h5.write_strings(g + "/kind", kind);
+  h5.write_strings(g + "/consumers", consumers);
+  h5.write(g + "/gather", at::tensor(std::vector<int64_t>(gather.begin(), gather.end()), at::kLong).to(at::kByte));
+  h5.write(g + "/accepted", at::tensor(std::vector<int64_t>(accepted.begin(), accepted.end()), at::kLong).to(at::kByte));
+  h5.write(g + "/error_orig", at::tensor(e0, at::kDouble));
+  h5.write(g + "/error_perm", at::tensor(e1, at::kDouble));
+  h5.write(g + "/permutation", at::cat(perms));
+  h5.write(g + "/permutation_offsets", at::tensor(offsets, at::kLong));
+  h5.set_attr(g, "sites", static_cast<int64_t>(r.permutations.size()));
+  h5.set_attr(g, "accepted", n_accepted);
+}
+
+void write_paired(H5Writer& h5, const VariantSummary& v, const BootstrapSpec& b, uint64_t seed) {
+  namespace rp = result_paths;
+  const std::string g = rp::variant_paired(v.label);
+  h5.set_attr(g, "control", v.control);
+  h5.set_attr(g, "resamples", b.resamples);
+  h5.set_attr(g, "level", b.level);
+  h5.set_attr(g, "seed", static_cast<int64_t>(seed));
+  for (const PairedDifference& d : v.paired) {
+    const std::string n = rp::variant_paired_number(v.label, d.name);
+    h5.write(n + "/diffs", d.diffs);
+    h5.set_attr(n, "variant", d.variant);
+    h5.set_attr(n, "control", d.control);
+    h5.set_attr(n, "mean", d.delta.mean);
+    h5.set_attr(n, "lo", d.delta.lo);
+    h5.set_attr(n, "hi", d.delta.hi);
+    if (d.step_mean.defined()) {
+      h5.write(n + "/step_mean", d.step_mean);
+      h5.write(n + "/step_lo", d.step_lo);
+      h5.write(n + "/step_hi", d.step_hi);
+    }
+  }
+}
 
 }  // namespace
 
@@ -190,10 +253,10 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
   if (needs.statistics && spec.calibration.samples == 0)
     throw UsageError("a method of this experiment needs calibration statistics: set 'calibration.samples' > 0");
 
-  auto apply_variant = [&](VariantSpec& v, const Calibration* cal) {
+  auto apply_variant = [&](VariantSpec& v, const Calibration* cal) -> MethodReport {
     set_states(sites, fp);
     try {
-      v.method->apply(model, cal);
+      return v.method->apply(model, cal);
     } catch (const UsageError& e) {
       // Found only once layer shapes are known; point at the variant's config all the same.
       Diagnostic d;
@@ -219,7 +282,10 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
   const bool calibrated = spec.calibration.samples > 0;
   Calibration cal;
   Progress progress(opts.progress, opts.progress_terminal);
+  auto t_stage = Clock::now();
   if (calibrated) cal = calibrate(model, selected, spec, keep_rows, progress);
+  const double seconds_calibration = since(t_stage);
+  t_stage = Clock::now();
 
   // Stage: the full-precision reference trajectories of the held-out samples (shared by all variants).
   const at::Tensor x0 = model.sample_inputs(spec.data.eval_samples, spec.eval_seed());
@@ -231,6 +297,7 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
   const std::vector<at::Tensor> ref =
       reference_trajectory(model, x0, batch, [&](const StepContext& c) { progress.advance(call_text(c, n_samples)); });
   const at::Tensor fp_out = ref.back();
+  const double seconds_reference = since(t_stage);
 
   // Image stage of the reference: only for models whose outputs are images.
   ImageSet fp_images;
@@ -260,6 +327,10 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
 
   RunSummary summary;
   summary.result_path = result_path;
+  summary.bootstrap_level = spec.bootstrap.level;
+  summary.seconds_calibration = seconds_calibration;
+  summary.seconds_reference = seconds_reference;
+  summary.bootstrap_resamples = spec.bootstrap.resamples;
   const std::string grid_dir = path_join(dir, spec.name + "_images");
   auto write_grid = [&](const std::string& label, const at::Tensor& img) {
     if (!images || !spec.images.grids) return;
@@ -277,7 +348,7 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
     summary.reference.image_metrics = image_metrics(spec.images, fp_images, nullptr, h5, rp::kReference);
     write_grid("fp", fp_images.images);
   }
-  if (calibrated) write_calibration(h5, cal, keep_rows);
+  if (calibrated) write_calibration(h5, cal, keep_rows, spec.calibration.store_rows);
   std::vector<int64_t> eval_ids;
   for (int64_t i = 0; i < n_samples; ++i) eval_ids.push_back(i);
   h5.write(rp::evaluation_samples(), at::tensor(eval_ids, at::kLong));
@@ -308,7 +379,10 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
   for (auto& v : spec.variants) {
     labels.push_back(v.label);
     // Stage: apply the variant.
-    apply_variant(v, calibrated ? &cal : nullptr);
+    VariantSummary vs;
+    auto tc = Clock::now();
+    vs.report = apply_variant(v, calibrated ? &cal : nullptr);
+    vs.seconds.emplace_back("apply", since(tc));
     const std::vector<SiteState> quant = states_of(sites);
     const size_t L = sites.size();
     std::vector<double> w_rel(L), quantized(L);
@@ -324,12 +398,15 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
     }
 
     // Stage: step evaluation, teacher-forced on the first layer_samples, then free-running on all.
-    VariantSummary vs;
     vs.label = v.label;
     vs.method = v.method.name;
+    vs.control = v.control_label;
+    vs.control_of = v.control_of;
+    if (!vs.control_of.empty()) vs.method += "[control]";
     vs.weight_format = v.method->weight_format_label();
     vs.act_format = v.method->act_format_label();
     for (double q : quantized) vs.quantized_layers += q > 0;
+    tc = Clock::now();
     if (n_tf > 0) {
       progress.phase(v.label + " teacher-forced", calls(n_tf, batch, steps));
       const TeacherForcedErrors tf =
@@ -348,18 +425,23 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
       const at::Tensor q = at::tensor(quantized, at::kDouble).to(at::kBool);
       vs.isolated = q.any().item<bool>() ? mean_of(iso_all.masked_select(q)) : 0.0;
       vs.propagated = q.any().item<bool>() ? mean_of(prop_all.masked_select(q)) : 0.0;
-      const at::Tensor vel = tf.velocity_rel_mse.cpu().mean(0);
-      vs.velocity_first = vel[0].item<double>();
-      vs.velocity_mid = vel[steps / 2].item<double>();
-      vs.velocity_last = vel[steps - 1].item<double>();
+      const at::Tensor vel = tf.velocity_rel_mse.cpu().to(at::kDouble);
+      vs.velocity = mean_of(vel);
+      vs.velocity_last = vel.select(1, steps - 1).mean().item<double>();
+      vs.samples.push_back({"velocity", vel.mean(1), vel});
     }
+    vs.seconds.emplace_back("teacher_forced", since(tc));
+    tc = Clock::now();
     set_states(sites, quant);
     progress.phase(v.label + " free-running", calls(n_samples, batch, steps));
     const FreeRunning fr =
         evaluate_free_running(model, ref, batch, [&](const StepContext& c) { progress.advance(call_text(c, n_samples)); });
     h5.write(rp::variant_fr_latent_rel_mse(v.label), fr.latent_rel_mse.cpu());
     vs.final_latent = mean_of(fr.latent_rel_mse.select(1, steps - 1));
+    const at::Tensor latent = fr.latent_rel_mse.cpu().to(at::kDouble);
+    vs.samples.push_back({"latent", latent.select(1, steps - 1).contiguous(), latent});
     const at::Tensor& out = fr.result;
+    vs.seconds.emplace_back("free_running", since(tc));
 
     h5.set_attr(rp::variant(v.label), "method", v.method.name);
     h5.set_attr(rp::variant(v.label), "method_config", plugin_yaml(v.method));
@@ -375,15 +457,43 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
       const double mean = t.mean().item<double>();
       h5.set_attr(rp::variant_output(v.label), m.name + "_mean", mean);
       vs.output_metrics.emplace_back(m.name, mean);
+      vs.samples.push_back({m.name, t, at::Tensor()});
     }
     // Stage: images.
+    tc = Clock::now();
     if (images) {
       ImageSet set{model.to_images(out), fp_images.prompts};
       h5.write(rp::variant_images(v.label), set.images);
       vs.image_metrics = image_metrics(spec.images, set, &fp_images, h5, rp::variant_images(v.label));
       write_grid(v.label, set.images);
+      // Per-image values for the paired differences to a control.
+      for (auto& m : spec.images.metrics) {
+        const at::Tensor per = m->per_sample(set);
+        if (per.defined()) vs.samples.push_back({m.name, per.to(at::kDouble), at::Tensor()});
+      }
+      for (auto& m : spec.images.paired) {
+        std::vector<double> per;
+        for (int64_t n = 0; n < n_samples; ++n)
+          per.push_back(m->compute(fp_images.images.narrow(0, n, 1), set.images.narrow(0, n, 1)));
+        vs.samples.push_back({m.name, at::tensor(per, at::kDouble), at::Tensor()});
+      }
     }
+    if (images) vs.seconds.emplace_back("images", since(tc));
+    if (!vs.control.empty()) h5.set_attr(rp::variant(v.label), "control", vs.control);
+    if (!vs.control_of.empty()) h5.set_attr(rp::variant(v.label), "control_of", vs.control_of);
+    write_permutations(h5, v.label, vs.report);
+    for (const auto& [phase, sec] : vs.report.seconds) h5.set_attr(rp::variant(v.label), "seconds_" + phase, sec);
+    for (const auto& [phase, sec] : vs.seconds) h5.set_attr(rp::variant(v.label), "seconds_" + phase, sec);
     summary.variants.push_back(vs);
+  }
+  // Paired differences of each variant to its control (evaluated on the same samples and seeds).
+  for (VariantSummary& vs : summary.variants) {
+    if (vs.control.empty()) continue;
+    for (const VariantSummary& c : summary.variants)
+      if (c.label == vs.control)
+        vs.paired = paired_differences(vs.samples, c.samples, spec.bootstrap.resamples, spec.bootstrap.level,
+                                       spec.bootstrap_seed());
+    write_paired(h5, vs, spec.bootstrap, spec.bootstrap_seed());
   }
   set_states(sites, fp);  // leave the model as it was loaded
   progress.finish();
@@ -408,59 +518,10 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
   h5.set_attr("/", "layer_samples", n_tf);
   h5.set_attr("/", "calibration_samples", spec.calibration.samples);
   h5.set_attr("/", "steps", steps);
+  h5.set_attr("/", "seconds_calibration", seconds_calibration);
+  h5.set_attr("/", "seconds_reference", seconds_reference);
   h5.commit();
   return summary;
-}
-
-std::string format_summary_table(const RunSummary& s) {
-  auto num = [](double v) {
-    if (std::isnan(v)) return std::string("-");
-    std::ostringstream os;
-    os << std::setprecision(4) << v;
-    return os.str();
-  };
-  std::vector<std::vector<std::string>> rows;
-  // Teacher-forced: isolated / propagated layer error, velocity error at the first / middle / last
-  // step; free-running: final latent error; then image and output metrics.
-  std::vector<std::string> head = {"variant", "method", "weights", "acts", "layers", "iso",   "prop",
-                                   "v_first", "v_mid",  "v_last",  "latent"};
-  const size_t fixed = head.size();
-  const VariantSummary* first = !s.variants.empty() ? &s.variants[0] : nullptr;
-  if (first) {
-    for (const auto& [name, v] : first->image_metrics) head.push_back(name);
-    for (const auto& [name, v] : first->output_metrics) head.push_back(name);
-  }
-  rows.push_back(head);
-  auto add = [&](const VariantSummary& v, bool reference) {
-    std::vector<std::string> r = {v.label, v.method, v.weight_format, v.act_format,
-                                  reference ? "-" : std::to_string(v.quantized_layers)};
-    for (double x : {v.isolated, v.propagated, v.velocity_first, v.velocity_mid, v.velocity_last, v.final_latent})
-      r.push_back(reference ? "-" : num(x));
-    r.resize(fixed, "-");
-    for (const auto& [name, val] : v.image_metrics) r.push_back(num(val));
-    if (reference && first)
-      r.resize(head.size(), "-");  // full precision has no error against itself
-    else
-      for (const auto& [name, val] : v.output_metrics) r.push_back(num(val));
-    rows.push_back(r);
-  };
-  if (s.has_reference_row) add(s.reference, true);
-  for (const auto& v : s.variants) add(v, false);
-  std::vector<size_t> w(head.size(), 0);
-  for (const auto& r : rows)
-    for (size_t i = 0; i < r.size(); ++i) w[i] = std::max(w[i], r[i].size());
-  std::ostringstream os;
-  for (size_t k = 0; k < rows.size(); ++k) {
-    for (size_t i = 0; i < rows[k].size(); ++i)
-      os << (i ? "  " : "") << std::left << std::setw(static_cast<int>(w[i])) << rows[k][i];
-    os << '\n';
-    if (k == 0) {
-      size_t total = 0;
-      for (size_t i = 0; i < w.size(); ++i) total += w[i] + (i ? 2 : 0);
-      os << std::string(total, '-') << '\n';
-    }
-  }
-  return os.str();
 }
 
 }  // namespace pqlab

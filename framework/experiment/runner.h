@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "framework/experiment/experiment_spec.h"
+#include "framework/experiment/paired.h"
+#include "framework/interfaces/method.h"
 
 namespace pqlab {
 
@@ -31,18 +33,28 @@ struct VariantSummary {
   /// Teacher-forced relative MSE, mean over quantized layers (each pooled over steps); NaN when
   /// not measured.
   double isolated = std::nan(""), propagated = std::nan("");
-  /// Teacher-forced velocity relative MSE at the first, middle and last step (mean over samples).
-  double velocity_first = std::nan(""), velocity_mid = std::nan(""), velocity_last = std::nan("");
+  /// Teacher-forced velocity relative MSE, mean over samples and steps, and at the last step.
+  double velocity = std::nan(""), velocity_last = std::nan("");
   double final_latent = std::nan("");  ///< free-running final latent relative MSE, mean over samples
   std::vector<std::pair<std::string, double>> output_metrics;  ///< metric name -> mean over samples
   /// Image metrics, then paired image metrics (NaN for full precision), in config order.
   std::vector<std::pair<std::string, double>> image_metrics;
+  /// Per held-out sample: velocity, latent, output metrics, image metrics that have per-sample values.
+  std::vector<SampleValues> samples;
+  std::string control;                   ///< label of its paired control ("" = none)
+  std::string control_of;                ///< on a control: the variant it controls
+  std::vector<PairedDifference> paired;  ///< variant minus control, when it has a control
+  MethodReport report;                   ///< the method's decisions and phase times
+  std::vector<std::pair<std::string, double>> seconds;  ///< wall seconds per stage (apply, teacher_forced, ...)
 };
 
 struct RunSummary {
   std::string result_path;
   std::string images_dir;  ///< folder of the PNG grids, or "" when none were written
   bool has_reference_row = false;
+  double seconds_calibration = 0, seconds_reference = 0;
+  double bootstrap_level = 0.95;
+  int64_t bootstrap_resamples = 0;
   VariantSummary reference;  ///< full precision (label "fp"): its image metrics, when there is an image stage
   std::vector<VariantSummary> variants;
 };
@@ -50,7 +62,9 @@ struct RunSummary {
 /// Runs the experiment and writes <out_dir>/<name>.h5 (atomically). Throws RuntimeError on failure.
 RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts);
 
-/// Renders the summary as an aligned text table.
+/// Renders the summary as an aligned text table: one row per variant; under a variant with a
+/// control, its difference to the control and the interval; then the permutation decisions per
+/// site kind. framework/experiment/summary_table.cpp
 std::string format_summary_table(const RunSummary& s);
 
 }  // namespace pqlab

@@ -28,6 +28,12 @@ class ImageMetric {
   virtual void prepare() = 0;
   /// The metric of `images`. RuntimeError when the set does not fit (size, shape, unknown prompt).
   virtual double compute(const ImageSet& images) const = 0;
+  /// float64 [N] on the CPU: each image's own value, whose mean is compute() (paired differences
+  /// against a control need them); undefined for metrics of the set as a whole (a Frechet distance).
+  virtual at::Tensor per_sample(const ImageSet& images) const {
+    (void)images;
+    return {};
+  }
 };
 
 }  // namespace pqlab

@@ -8,14 +8,12 @@
 // Tests: tests/methods/quantizers/rtn_test.cpp
 #include <ATen/ATen.h>
 
-#include <map>
+#include <chrono>
 
-#include "framework/core/error.h"
 #include "framework/core/glob.h"
-#include "framework/experiment/calibration.h"
 #include "framework/interfaces/model_adapter.h"
-#include "framework/quant/permutation.h"
 #include "framework/quant/linear_site.h"
+#include "framework/quant/reorder.h"
 #include "framework/registry/registries.h"
 
 namespace pqlab::methods {
@@ -61,37 +59,25 @@ class Rtn final : public ConfiguredPlugin<Method, RtnConfig> {
     n.statistics = !cfg_.ordering->is_identity() && cfg_.ordering->needs_statistics();
     return n;
   }
-  void apply(ModelAdapter& model, const Calibration* calibration) const override {
-    if (!cfg_.ordering->is_identity()) reorder(model, calibration);
+  MethodReport apply(ModelAdapter& model, const Calibration* calibration) const override {
+    MethodReport report;
+    if (!cfg_.ordering->is_identity()) {
+      ReorderOptions o;
+      o.ordering = cfg_.ordering.impl.get();
+      o.ordering_name = cfg_.ordering.name;
+      o.bucket = cfg_.ordering_bucket;
+      o.selects = [this](const std::string& key) { return selects(key); };
+      report = reorder_sites(model, calibration, o);
+    }
+    const auto t = std::chrono::steady_clock::now();
     for (LinearSite* s : model.linear_sites()) {
       if (!selects(s->key())) continue;
       s->quantize_weight(cfg_.weight_format.impl);
       s->set_act_format(cfg_.act_format.impl);
     }
-  }
-
- private:
-  // Permutes the sites whose consumers this method quantizes, in full precision, before quantizing.
-  void reorder(ModelAdapter& model, const Calibration* calibration) const {
-    std::map<std::string, LinearSite*> by_key;
-    for (LinearSite* s : model.linear_sites()) by_key[s->key()] = s;
-    const std::vector<PermutationSite> sites = model.permutation_sites();
-    for (size_t i = 0; i < sites.size(); ++i) {
-      const PermutationSite& site = sites[i];
-      bool all = !site.consumers.empty();
-      for (const std::string& c : site.consumers) all = all && selects(c);
-      if (!all) continue;
-      ChannelStats stats;
-      if (cfg_.ordering->needs_statistics()) {
-        if (!calibration) throw UsageError("ordering '" + cfg_.ordering.name + "' needs calibration statistics");
-        stats = site_channel_stats(*calibration, site, by_key, cfg_.ordering_bucket, i);
-      } else {
-        stats.k = by_key.at(site.consumers[0])->in_features();
-        stats.segments = permutation_segments(site, stats.k);
-        stats.seed = i;
-      }
-      absorb_permutation(site, cfg_.ordering->permutation(stats), by_key);
-    }
+    report.seconds.emplace_back("quantization",
+                                std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count());
+    return report;
   }
 };
 

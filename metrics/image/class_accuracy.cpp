@@ -24,7 +24,8 @@ class ClassAccuracy final : public ConfiguredPlugin<ImageMetric, ClassifierConfi
     cfg_.classifier->load();
     prepared_ = true;
   }
-  double compute(const ImageSet& s) const override {
+  double compute(const ImageSet& s) const override { return per_sample(s).mean().item<double>(); }
+  at::Tensor per_sample(const ImageSet& s) const override {
     if (!prepared_) throw RuntimeError("class_accuracy: compute() before prepare()");
     const std::vector<std::string>& classes = cfg_.classifier->classes();
     const int64_t n = s.images.size(0);
@@ -39,7 +40,7 @@ class ClassAccuracy final : public ConfiguredPlugin<ImageMetric, ClassifierConfi
       want.push_back(it - classes.begin());
     }
     const at::Tensor pred = cfg_.classifier->evaluate(s.images).logits.argmax(1);
-    return pred.eq(at::tensor(want, at::kLong)).to(at::kDouble).mean().item<double>();
+    return pred.eq(at::tensor(want, at::kLong)).to(at::kDouble);
   }
 
  private:

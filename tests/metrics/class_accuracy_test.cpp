@@ -54,6 +54,15 @@ TEST(ClassAccuracyTest, CountsExactly) {
   }
   ASSERT_EQ(changed, 5);
   EXPECT_DOUBLE_EQ(m->compute(s), all - 5.0 / 20.0);
+  // Per image (the paired differences to a control use them): 0 or 1, and their mean is compute().
+  const at::Tensor per = m->per_sample(s);
+  ASSERT_EQ(per.numel(), 20);
+  EXPECT_TRUE((per.eq(0) | per.eq(1)).all().item<bool>());
+  EXPECT_DOUBLE_EQ(per.mean().item<double>(), m->compute(s));
+  for (int64_t i = 0; i < 20; ++i) {
+    ImageSet one{s.images.narrow(0, i, 1), {s.prompts[static_cast<size_t>(i)]}};
+    EXPECT_EQ(per[i].item<double>(), m->compute(one)) << i;
+  }
 }
 
 TEST(ClassAccuracyTest, BadPromptsAreErrors) {

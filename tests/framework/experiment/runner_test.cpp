@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include "framework/core/error.h"
 #include "framework/experiment/result_paths.h"
 #include "framework/io/hdf5_file.h"
 #include "tests/common/plugins.h"
@@ -119,6 +120,58 @@ TEST_F(Runner, calibration_is_stored_with_its_samples_and_buckets) {
   EXPECT_EQ(r.read(g + "/rows").sizes()[1], 8);
   EXPECT_LT((r.read(g + "/pooled_sum") - r.read(g + "/sum").sum(0)).abs().max().item<double>(), 1e-9);
   EXPECT_EQ(r.read(rp::evaluation_timesteps()).numel(), 5);
+}
+
+}  // namespace
+}  // namespace pqlab
+
+namespace pqlab {
+namespace {
+
+std::vector<std::string> labels_of(const ExperimentSpec& s) {
+  std::vector<std::string> v;
+  for (const auto& x : s.variants) v.push_back(x.label + (x.control_of.empty() ? "" : "<" + x.control_of));
+  return v;
+}
+
+TEST(RunnerControls, control_variants_follow_the_variant_they_control) {
+  test::TempDir dir;
+  const std::string m = "{name: rtn, weight_format: int, act_format: int";
+  const std::string path = dir.write("c.yaml", kToy + "variants:\n"
+      "  - {label: plain, method: " + m + "}}\n"                                       // identity: its own control
+      "  - {label: rand, method: " + m + ", ordering: random}}\n"                      // default control: identity
+      "  - {label: joint, control: random, method: " + m + ", ordering: joint_second_moment}}\n"
+      "  - {label: off, control: none, method: " + m + ", ordering: random}}\n"
+      "  - {label: same, control: random, method: " + m + ", ordering: random}}\n");   // already the control ordering
+  const ExperimentSpec s = load_experiment(path, {}, test::builtin());
+  EXPECT_EQ(labels_of(s), (std::vector<std::string>{"plain", "rand", "rand.control<rand", "joint",
+                                                    "joint.control<joint", "off", "same"}));
+  EXPECT_EQ(s.variants[1].control_label, "rand.control");
+  EXPECT_EQ(s.variants[2].control, "none");
+  // The control is the same method with the control ordering, everything else kept.
+  EXPECT_EQ(s.variants[2].method->describe(), "rtn int4 g64 sym / int4 g64 sym");
+  EXPECT_NE(s.variants[4].method->describe().find("random"), std::string::npos) << s.variants[4].method->describe();
+  EXPECT_EQ(s.variants[4].method->weight_format_label(), s.variants[3].method->weight_format_label());
+  // The resolved config is the one written: reloading it adds the same controls again.
+  EXPECT_EQ(s.resolved_yaml.find(".control"), std::string::npos);
+  const ExperimentSpec again = load_experiment(dir.write("again.yaml", s.resolved_yaml), {}, test::builtin());
+  EXPECT_EQ(labels_of(again), labels_of(s));
+}
+
+TEST(RunnerControls, a_control_label_taken_by_another_variant_is_a_config_error) {
+  test::TempDir dir;
+  const std::string path = dir.write("dup.yaml", kToy + "variants:\n"
+      "  - {label: a, method: {name: rtn, weight_format: int, ordering: random}}\n"
+      "  - {label: a.control, method: {name: rtn, weight_format: int}}\n");
+  try {
+    load_experiment(path, {}, test::builtin());
+    FAIL() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("dup.yaml:5:5: error: variant 'a': its control 'a.control' has the label of "
+                                         "another variant; rename that one or set 'control: none'"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace

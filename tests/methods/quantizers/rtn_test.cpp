@@ -97,7 +97,7 @@ std::string run_fmnist(test::TempDir& dir, const std::string& name, const std::v
                      "model: {steps: 4}\ndata: {eval_samples: 2, layer_samples: 2}\ncalibration: {samples: 2}\n"
                      "metrics: [rel_mse]\nvariants:\n";
   for (size_t i = 0; i < orderings.size(); ++i)
-    yaml += "  - {label: v" + std::to_string(i) + ", method: {name: rtn, weight_format: {name: int, bits: 4, group_size: 16}, "
+    yaml += "  - {label: v" + std::to_string(i) + ", control: none, method: {name: rtn, weight_format: {name: int, bits: 4, group_size: 16}, "
             "act_format: {name: int, bits: 4, group_size: 16}, only: [\"double.*.attn.*\", \"double.*.mlp.*\", "
             "\"single.*.linear1\", \"single.*.linear2\"]" + orderings[i] + "}}\n";
   ExperimentSpec spec = load_experiment(dir.write(name + ".yaml", yaml), {}, test::builtin());
@@ -127,7 +127,9 @@ TEST(rtn, orderings_reorder_before_quantizing) {
   // double block's image qkv reads a norm output (a site), so it changes.
   const auto keys = r.read_strings(rp::kLayerKey);
   for (size_t k = 0; k < keys.size(); ++k)
-    if (keys[k] == "double.0.img.attn.qkv") EXPECT_NE(iso(3)[k].sum().item<double>(), iso(0)[k].sum().item<double>());
+    if (keys[k] == "double.0.img.attn.qkv") {
+      EXPECT_NE(iso(3)[k].sum().item<double>(), iso(0)[k].sum().item<double>());
+    }
 }
 
 TEST(rtn, an_ordering_that_needs_statistics_needs_calibration) {

@@ -1,0 +1,120 @@
+// permuquant: PermuQuant (arXiv 2605.09503; methods.md 1). At every permutation site the adapter
+// declares, the consumers' input channels are sorted by an ordering (default: the joint second
+// moment E[x^2]^alpha * mean(W^2)^(1-alpha)) so that each contiguous quantization group holds
+// channels of similar magnitude; the permutation is kept only where it lowers the calibration
+// error by more than tau, measured on the calibration reservoir rows with weights and
+// activations fake-quantized in the deployment formats; accepted permutations are absorbed into
+// the producers (or a gather at norm outputs) in full precision; then weights and activations
+// are quantized round-to-nearest exactly as rtn does. The paper's E, tau and calibration data are
+// unknown [U]; the choices here are keys (accept_error, tau, accept_bucket) and documented in the
+// README. Every decision goes to the result file (/variants/<label>/permutations).
+// Tests: tests/methods/quantizers/permuquant_test.cpp
+#include <ATen/ATen.h>
+
+#include <chrono>
+
+#include "framework/core/glob.h"
+#include "framework/interfaces/model_adapter.h"
+#include "framework/quant/linear_site.h"
+#include "framework/quant/reorder.h"
+#include "framework/registry/registries.h"
+
+namespace pqlab::methods {
+
+struct PermuquantConfig {
+  Plugin<NumberFormat> weight_format;
+  Plugin<NumberFormat> act_format;
+  Plugin<Ordering> ordering{"joint_second_moment", nullptr};
+  int64_t ordering_bucket = -1;
+  double tau = 0;
+  std::string accept_error = "layer_output";
+  int64_t accept_bucket = -1;
+  int64_t accept_rows = 256;
+  std::vector<std::string> only = {"*"};
+  std::vector<std::string> skip;
+  template <class IO> static void map(IO& io, PermuquantConfig& c) {
+    config::plugin_field(io, "weight_format", c.weight_format, "format of the weights (per output row, groups along K)",
+                         config::required());
+    config::plugin_field(io, "act_format", c.act_format,
+                         "format of the input activations (per token, groups along K); omit for weight-only");
+    config::plugin_field(io, "ordering", c.ordering, "the channel ordering proposed at each permutation site");
+    io.field("ordering_bucket", c.ordering_bucket,
+             "calibration timestep bucket the ordering's statistics come from; -1 = pooled over every step",
+             config::in_range(-1, 1e6));
+    io.field("tau", c.tau,
+             "accept a permutation iff (E_orig - E_perm) / E_orig > tau (0 = any decrease; methods.md suggests 0-0.05)",
+             config::in_range(0, 1));
+    io.field("accept_error", c.accept_error,
+             "what E measures on the calibration rows: layer_output (||XW^T - Q(XP)Q(WP)^T||^2 over every consumer), "
+             "weight (||WP - Q(WP)||^2) or activation (||XP - Q(XP)||^2)",
+             config::one_of({"layer_output", "weight", "activation"}));
+    io.field("accept_bucket", c.accept_bucket,
+             "calibration timestep bucket whose reservoir rows E is measured on; -1 = the pooled reservoir",
+             config::in_range(-1, 1e6));
+    io.field("accept_rows", c.accept_rows,
+             "calibration reservoir rows per site it asks for (the run keeps max(this, calibration.keep_rows))",
+             config::in_range(1, 1e7));
+    io.field("only", c.only, "globs of layer keys to quantize");
+    io.field("skip", c.skip, "globs of layer keys to leave in full precision (wins over 'only')");
+    io.check(!io.reading() || c.accept_error != "activation" || c.act_format.impl != nullptr, "accept_error",
+             "accept_error 'activation' needs an act_format");
+  }
+};
+
+class Permuquant final : public ConfiguredPlugin<Method, PermuquantConfig> {
+ public:
+  using ConfiguredPlugin::ConfiguredPlugin;
+  std::string describe() const override {
+    return "permuquant " + weight_format_label() + " / " + act_format_label() + " + " + cfg_.ordering->describe() +
+           ", tau=" + std::to_string(cfg_.tau).substr(0, 6) + " on " + cfg_.accept_error;
+  }
+  std::string weight_format_label() const override { return cfg_.weight_format->describe(); }
+  std::string act_format_label() const override {
+    return cfg_.act_format ? cfg_.act_format->describe() : "fp";
+  }
+  bool selects(const std::string& key) const override {
+    return glob_match_any(cfg_.only, key) && !glob_match_any(cfg_.skip, key);
+  }
+  CalibrationNeeds needs() const override {
+    CalibrationNeeds n;
+    // An identity ordering proposes nothing, so there is nothing to accept (the paired control).
+    if (cfg_.ordering->is_identity()) return n;
+    n.statistics = true;
+    n.keep_rows = cfg_.accept_rows;
+    return n;
+  }
+  MethodReport apply(ModelAdapter& model, const Calibration* calibration) const override {
+    MethodReport report;
+    if (!cfg_.ordering->is_identity()) {
+      AcceptanceRule rule;
+      rule.tau = cfg_.tau;
+      rule.error = cfg_.accept_error == "weight"       ? AcceptError::weight
+                   : cfg_.accept_error == "activation" ? AcceptError::activation
+                                                       : AcceptError::layer_output;
+      rule.weight_format = cfg_.weight_format.impl;
+      rule.act_format = cfg_.act_format.impl;
+      rule.bucket = cfg_.accept_bucket;
+      ReorderOptions o;
+      o.ordering = cfg_.ordering.impl.get();
+      o.ordering_name = cfg_.ordering.name;
+      o.bucket = cfg_.ordering_bucket;
+      o.selects = [this](const std::string& key) { return selects(key); };
+      o.acceptance = &rule;
+      report = reorder_sites(model, calibration, o);
+    }
+    const auto t = std::chrono::steady_clock::now();
+    for (LinearSite* s : model.linear_sites()) {
+      if (!selects(s->key())) continue;
+      s->quantize_weight(cfg_.weight_format.impl);
+      s->set_act_format(cfg_.act_format.impl);
+    }
+    report.seconds.emplace_back("quantization",
+                                std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count());
+    return report;
+  }
+};
+
+}  // namespace pqlab::methods
+
+PQLAB_PLUGIN(method, permuquant, pqlab::methods::Permuquant,
+             "PermuQuant: channel ordering per permutation site, kept where it lowers calibration error, then RTN")
