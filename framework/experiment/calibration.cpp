@@ -153,7 +153,35 @@ void CalibrationCollector::observe(const LinearSite& site, const at::Tensor& x, 
   s.count = s.count + static_cast<double>(rows.size(0));
   accumulate_column_stats(rows, s.sum, s.sumsq, s.absmax);
   if (keep_rows_ <= 0) return;
-  reservoir_add(s, rows, priorities(x.size(0), rows.size(0), ctx, rows.device()), keep_rows_);
+  const at::Tensor& keys = priorities(x.size(0), rows.size(0), ctx, rows.device());
+  const Pick* pick = nullptr;
+  for (const Pick& p : picks_)
+    if (p.old_keys.is_same(s.keys) && p.call_keys.is_same(keys)) pick = &p;
+  if (!pick) {
+    // Sites whose reservoirs saw the same calls hold the very same priority tensor (assigned from
+    // one Pick), so is_same() finds their shared selection.
+    Pick p;
+    p.old_keys = s.keys;
+    p.call_keys = keys;
+    const int64_t old = s.keys.defined() ? s.keys.size(0) : 0;
+    const at::Tensor all_keys = old > 0 ? at::cat({s.keys, keys}, 0) : keys;
+    const auto top = at::topk(all_keys, std::min<int64_t>(keep_rows_, all_keys.size(0)), 0, /*largest=*/false,
+                              /*sorted=*/true);
+    p.keys = std::get<0>(top);
+    const at::Tensor& idx = std::get<1>(top);
+    p.new_index = (idx - old).clamp_min(0);
+    if (old > 0) {
+      p.old_index = idx.clamp_max(old - 1);
+      p.from_old = idx.lt(old).unsqueeze(1);
+    }
+    picks_.push_back(std::move(p));
+    pick = &picks_.back();
+  }
+  // The same rows reservoir_add would keep, without its per-site top-k.
+  at::Tensor picked = rows.index_select(0, pick->new_index).to(at::kFloat);
+  if (pick->old_index.defined()) picked = at::where(pick->from_old, s.rows.index_select(0, pick->old_index), picked);
+  s.keys = pick->keys;
+  s.rows = picked;
 }
 
 // Priorities per (sample, step, token), the same for every site: batch-invariant, and the
@@ -161,8 +189,14 @@ void CalibrationCollector::observe(const LinearSite& site, const at::Tensor& x, 
 // to the device once (not once per site: each copy waits for the device).
 const at::Tensor& CalibrationCollector::priorities(int64_t batch, int64_t rows, const StepContext& ctx,
                                                    const at::Device& device) {
-  const std::array<int64_t, 4> key{ctx.first_sample, ctx.step, batch, rows};
-  if (keys_.defined() && key == keys_for_ && keys_.device() == device) return keys_;
+  const std::array<int64_t, 3> call{ctx.first_sample, ctx.step, batch};
+  if (call != keys_call_ || (!keys_by_rows_.empty() && keys_by_rows_.begin()->second.device() != device)) {
+    keys_by_rows_.clear();
+    picks_.clear();
+    keys_call_ = call;
+  }
+  const auto it = keys_by_rows_.find(rows);
+  if (it != keys_by_rows_.end()) return it->second;
   const int64_t per_sample = rows / std::max<int64_t>(batch, 1);
   std::vector<at::Tensor> keys;
   for (int64_t b = 0; b < batch; ++b) {
@@ -170,9 +204,7 @@ const at::Tensor& CalibrationCollector::priorities(int64_t batch, int64_t rows, 
     auto gen = at::detail::createCPUGenerator(mix(seed_ ^ mix(sample * 1000003ULL + static_cast<uint64_t>(ctx.step))));
     keys.push_back(at::rand({per_sample}, gen, at::TensorOptions().dtype(at::kDouble)));
   }
-  keys_ = at::cat(keys, 0).to(device);
-  keys_for_ = key;
-  return keys_;
+  return keys_by_rows_[rows] = at::cat(keys, 0).to(device);
 }
 
 Calibration CalibrationCollector::finish() {

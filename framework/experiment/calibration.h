@@ -117,8 +117,19 @@ class CalibrationCollector {
   std::map<std::string, std::vector<InputStats>> stats_;
   /// Reservoir priorities of the rows of one call ([rows] float64 on `device`), cached per call.
   const at::Tensor& priorities(int64_t batch, int64_t rows, const StepContext& ctx, const at::Device& device);
-  at::Tensor keys_;
-  std::array<int64_t, 4> keys_for_{};  ///< first_sample, step, batch, rows of keys_
+  /// The current call's priorities by row count (a model call feeds sites of different token
+  /// counts, e.g. FLUX's image and text streams; caching one count only redrew them per site).
+  std::map<int64_t, at::Tensor> keys_by_rows_;
+  std::array<int64_t, 3> keys_call_{-1, -1, -1};  ///< first_sample, step, batch of keys_by_rows_
+  /// Which rows a reservoir keeps from one call, given its previous priorities (old_keys) and the
+  /// call's: the same for every site whose reservoir holds the same priorities, so computed once
+  /// per call for all of them (one top-k per call instead of one per site). Cleared per call.
+  struct Pick {
+    at::Tensor old_keys;   ///< held, so that its address cannot be reused while cached
+    at::Tensor call_keys;  ///< this call's priorities it was computed for
+    at::Tensor keys, new_index, old_index, from_old;
+  };
+  std::vector<Pick> picks_;
 };
 
 }  // namespace pqlab

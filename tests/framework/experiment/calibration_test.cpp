@@ -5,10 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <set>
 
 #include "framework/experiment/trajectory.h"
 #include "framework/interfaces/model_adapter.h"
 #include "framework/quant/linear_site.h"
+#include "tests/common/builtin_model.h"
 #include "tests/common/fake_diffusion.h"
 
 namespace pqlab {
@@ -150,6 +152,46 @@ TEST(calibration, site_channel_stats_pool_consumers_and_pick_buckets) {
   } catch (const RuntimeError& e) {
     EXPECT_STREQ(e.what(), "permutation site 'norm': no calibration statistics for consumer 'c'");
   }
+}
+
+}  // namespace
+}  // namespace pqlab
+
+namespace pqlab {
+namespace {
+
+// The built-in FLUX's sites see different token counts (image and text streams, single blocks),
+// and the collector computes each call's reservoir selection once for every site that holds the
+// same priorities. Each site must still keep exactly the rows a collector watching it alone keeps.
+TEST(calibration, shared_reservoir_selection_equals_each_site_on_its_own) {
+  auto m = test::builtin_flux(3);
+  const auto sites = m->linear_sites();
+  auto collect = [&](const std::vector<LinearSite*>& watched) {
+    CalibrationCollector c(watched, {0, 2}, 3, 16, 9);
+    StepContext current;
+    c.arm(&current);
+    TrajectoryHooks hooks;
+    hooks.before_call = [&current](const StepContext& ctx) { current = ctx; };
+    const at::Tensor x0 = m->sample_inputs(3, 4);
+    run_trajectory(*m, x0.narrow(0, 0, 2), 0, hooks);
+    run_trajectory(*m, x0.narrow(0, 2, 1), 2, hooks);
+    c.disarm();
+    return c.finish();
+  };
+  const Calibration all = collect(sites);
+  std::set<int64_t> ks;
+  for (LinearSite* s : sites) {
+    const Calibration alone = collect({s});
+    for (size_t b = 0; b < 2; ++b) {
+      const InputStats& a = all.stats.at(s->key())[b];
+      const InputStats& o = alone.stats.at(s->key())[b];
+      ASSERT_TRUE(a.rows.defined()) << s->key();
+      EXPECT_TRUE(at::equal(a.rows, o.rows)) << s->key() << " bucket " << b;
+      EXPECT_TRUE(at::equal(a.keys, o.keys)) << s->key() << " bucket " << b;
+    }
+    ks.insert(s->in_features());
+  }
+  EXPECT_GE(ks.size(), 2u);
 }
 
 }  // namespace
