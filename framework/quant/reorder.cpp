@@ -133,4 +133,16 @@ MethodReport reorder_sites(ModelAdapter& model, const Calibration* calibration, 
   return report;
 }
 
+void quantize_selected(ModelAdapter& model, const std::function<bool(const std::string&)>& selects,
+                       const std::shared_ptr<const NumberFormat>& weight_format,
+                       const std::shared_ptr<const NumberFormat>& act_format, MethodReport& report) {
+  const auto t = Clock::now();
+  for (LinearSite* s : model.linear_sites()) {
+    if (!selects(s->key())) continue;
+    s->quantize_weight(weight_format);
+    s->set_act_format(act_format);
+  }
+  report.seconds.emplace_back("quantization", since(t));
+}
+
 }  // namespace pqlab

@@ -70,4 +70,11 @@ struct ReorderOptions {
 /// null when neither the ordering nor the rule reads it (else UsageError).
 MethodReport reorder_sites(ModelAdapter& model, const Calibration* calibration, const ReorderOptions& opts);
 
+/// The round-to-nearest step that follows: every site `selects` picks gets its weight quantized
+/// in `weight_format` (LinearSite::quantize_weight) and `act_format` (null = full-precision
+/// inputs) for its activations; the seconds go to `report` as phase "quantization".
+void quantize_selected(ModelAdapter& model, const std::function<bool(const std::string&)>& selects,
+                       const std::shared_ptr<const NumberFormat>& weight_format,
+                       const std::shared_ptr<const NumberFormat>& act_format, MethodReport& report);
+
 }  // namespace pqlab

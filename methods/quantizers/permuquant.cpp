@@ -11,11 +11,8 @@
 // Tests: tests/methods/quantizers/permuquant_test.cpp
 #include <ATen/ATen.h>
 
-#include <chrono>
-
 #include "framework/core/glob.h"
 #include "framework/interfaces/model_adapter.h"
-#include "framework/quant/linear_site.h"
 #include "framework/quant/reorder.h"
 #include "framework/registry/registries.h"
 
@@ -102,14 +99,8 @@ class Permuquant final : public ConfiguredPlugin<Method, PermuquantConfig> {
       o.acceptance = &rule;
       report = reorder_sites(model, calibration, o);
     }
-    const auto t = std::chrono::steady_clock::now();
-    for (LinearSite* s : model.linear_sites()) {
-      if (!selects(s->key())) continue;
-      s->quantize_weight(cfg_.weight_format.impl);
-      s->set_act_format(cfg_.act_format.impl);
-    }
-    report.seconds.emplace_back("quantization",
-                                std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count());
+    quantize_selected(model, [this](const std::string& key) { return selects(key); }, cfg_.weight_format.impl,
+                      cfg_.act_format.impl, report);
     return report;
   }
 };
