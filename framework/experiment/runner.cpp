@@ -466,12 +466,15 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
       h5.write(rp::variant_images(v.label), set.images);
       vs.image_metrics = image_metrics(spec.images, set, &fp_images, h5, rp::variant_images(v.label));
       write_grid(v.label, set.images);
-      // Per-image values for the paired differences to a control.
+      // Per-image values for the paired differences, only where there is a pair (they cost a
+      // second classifier pass and one metric call per image).
+      const bool paired = !vs.control.empty() || !vs.control_of.empty();
       for (auto& m : spec.images.metrics) {
-        const at::Tensor per = m->per_sample(set);
+        const at::Tensor per = paired ? m->per_sample(set) : at::Tensor();
         if (per.defined()) vs.samples.push_back({m.name, per.to(at::kDouble), at::Tensor()});
       }
       for (auto& m : spec.images.paired) {
+        if (!paired) break;
         std::vector<double> per;
         for (int64_t n = 0; n < n_samples; ++n)
           per.push_back(m->compute(fp_images.images.narrow(0, n, 1), set.images.narrow(0, n, 1)));
