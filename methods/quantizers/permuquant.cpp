@@ -11,29 +11,23 @@
 // Tests: tests/methods/quantizers/permuquant_test.cpp
 #include <ATen/ATen.h>
 
-#include "framework/core/glob.h"
 #include "framework/interfaces/model_adapter.h"
 #include "framework/quant/reorder.h"
 #include "framework/registry/registries.h"
+#include "methods/quantizers/quant_targets.h"
 
 namespace pqlab::methods {
 
 struct PermuquantConfig {
-  Plugin<NumberFormat> weight_format;
-  Plugin<NumberFormat> act_format;
+  QuantTargets targets;
   Plugin<Ordering> ordering{"joint_second_moment", nullptr};
   int64_t ordering_bucket = -1;
   double tau = 0;
   std::string accept_error = "layer_output";
   int64_t accept_bucket = -1;
   int64_t accept_rows = 256;
-  std::vector<std::string> only = {"*"};
-  std::vector<std::string> skip;
   template <class IO> static void map(IO& io, PermuquantConfig& c) {
-    config::plugin_field(io, "weight_format", c.weight_format, "format of the weights (per output row, groups along K)",
-                         config::required());
-    config::plugin_field(io, "act_format", c.act_format,
-                         "format of the input activations (per token, groups along K); omit for weight-only");
+    QuantTargets::map_formats(io, c.targets);
     config::plugin_field(io, "ordering", c.ordering, "the channel ordering proposed at each permutation site");
     io.field("ordering_bucket", c.ordering_bucket,
              "calibration timestep bucket the ordering's statistics come from; -1 = pooled over every step",
@@ -51,9 +45,8 @@ struct PermuquantConfig {
     io.field("accept_rows", c.accept_rows,
              "calibration reservoir rows per site it asks for (the run keeps max(this, calibration.keep_rows))",
              config::in_range(1, 1e7));
-    io.field("only", c.only, "globs of layer keys to quantize");
-    io.field("skip", c.skip, "globs of layer keys to leave in full precision (wins over 'only')");
-    io.check(!io.reading() || c.accept_error != "activation" || c.act_format.impl != nullptr, "accept_error",
+    QuantTargets::map_layers(io, c.targets);
+    io.check(!io.reading() || c.accept_error != "activation" || c.targets.act_format.impl != nullptr, "accept_error",
              "accept_error 'activation' needs an act_format");
   }
 };
@@ -65,13 +58,9 @@ class Permuquant final : public ConfiguredPlugin<Method, PermuquantConfig> {
     return "permuquant " + weight_format_label() + " / " + act_format_label() + " + " + cfg_.ordering->describe() +
            ", tau=" + std::to_string(cfg_.tau).substr(0, 6) + " on " + cfg_.accept_error;
   }
-  std::string weight_format_label() const override { return cfg_.weight_format->describe(); }
-  std::string act_format_label() const override {
-    return cfg_.act_format ? cfg_.act_format->describe() : "fp";
-  }
-  bool selects(const std::string& key) const override {
-    return glob_match_any(cfg_.only, key) && !glob_match_any(cfg_.skip, key);
-  }
+  std::string weight_format_label() const override { return cfg_.targets.weight_label(); }
+  std::string act_format_label() const override { return cfg_.targets.act_label(); }
+  bool selects(const std::string& key) const override { return cfg_.targets.selects(key); }
   CalibrationNeeds needs() const override {
     CalibrationNeeds n;
     // An identity ordering proposes nothing, so there is nothing to accept (the paired control).
@@ -88,19 +77,19 @@ class Permuquant final : public ConfiguredPlugin<Method, PermuquantConfig> {
       rule.error = cfg_.accept_error == "weight"       ? AcceptError::weight
                    : cfg_.accept_error == "activation" ? AcceptError::activation
                                                        : AcceptError::layer_output;
-      rule.weight_format = cfg_.weight_format.impl;
-      rule.act_format = cfg_.act_format.impl;
+      rule.weight_format = cfg_.targets.weight_format.impl;
+      rule.act_format = cfg_.targets.act_format.impl;
       rule.bucket = cfg_.accept_bucket;
       ReorderOptions o;
       o.ordering = cfg_.ordering.impl.get();
       o.ordering_name = cfg_.ordering.name;
       o.bucket = cfg_.ordering_bucket;
-      o.selects = [this](const std::string& key) { return selects(key); };
+      o.selects = cfg_.targets.selector();
       o.acceptance = &rule;
       report = reorder_sites(model, calibration, o);
     }
-    quantize_selected(model, [this](const std::string& key) { return selects(key); }, cfg_.weight_format.impl,
-                      cfg_.act_format.impl, report);
+    quantize_selected(model, cfg_.targets.selector(), cfg_.targets.weight_format.impl, cfg_.targets.act_format.impl,
+                      report);
     return report;
   }
 };

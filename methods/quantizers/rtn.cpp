@@ -8,32 +8,25 @@
 // Tests: tests/methods/quantizers/rtn_test.cpp
 #include <ATen/ATen.h>
 
-#include "framework/core/glob.h"
 #include "framework/interfaces/model_adapter.h"
 #include "framework/quant/reorder.h"
 #include "framework/registry/registries.h"
+#include "methods/quantizers/quant_targets.h"
 
 namespace pqlab::methods {
 
 struct RtnConfig {
-  Plugin<NumberFormat> weight_format;
-  Plugin<NumberFormat> act_format;  ///< empty = weight-only (activations stay full precision)
+  QuantTargets targets;
   Plugin<Ordering> ordering{"identity", nullptr};
   int64_t ordering_bucket = -1;
-  std::vector<std::string> only = {"*"};
-  std::vector<std::string> skip;
   template <class IO> static void map(IO& io, RtnConfig& c) {
-    config::plugin_field(io, "weight_format", c.weight_format, "format of the weights (per output row, groups along K)",
-                         config::required());
-    config::plugin_field(io, "act_format", c.act_format,
-                         "format of the input activations (per token, groups along K); omit for weight-only");
+    QuantTargets::map_formats(io, c.targets);
     config::plugin_field(io, "ordering", c.ordering,
                          "channel ordering at the model's permutation sites before quantizing (pqlab list ordering)");
     io.field("ordering_bucket", c.ordering_bucket,
              "calibration timestep bucket the ordering's statistics come from; -1 = pooled over every step",
              config::in_range(-1, 1e6));
-    io.field("only", c.only, "globs of layer keys to quantize");
-    io.field("skip", c.skip, "globs of layer keys to leave in full precision (wins over 'only')");
+    QuantTargets::map_layers(io, c.targets);
   }
 };
 
@@ -44,13 +37,9 @@ class Rtn final : public ConfiguredPlugin<Method, RtnConfig> {
     const std::string order = cfg_.ordering->is_identity() ? "" : " + " + cfg_.ordering->describe();
     return "rtn " + weight_format_label() + " / " + act_format_label() + order;
   }
-  std::string weight_format_label() const override { return cfg_.weight_format->describe(); }
-  std::string act_format_label() const override {
-    return cfg_.act_format ? cfg_.act_format->describe() : "fp";
-  }
-  bool selects(const std::string& key) const override {
-    return glob_match_any(cfg_.only, key) && !glob_match_any(cfg_.skip, key);
-  }
+  std::string weight_format_label() const override { return cfg_.targets.weight_label(); }
+  std::string act_format_label() const override { return cfg_.targets.act_label(); }
+  bool selects(const std::string& key) const override { return cfg_.targets.selects(key); }
   CalibrationNeeds needs() const override {
     CalibrationNeeds n;
     n.statistics = !cfg_.ordering->is_identity() && cfg_.ordering->needs_statistics();
@@ -63,11 +52,11 @@ class Rtn final : public ConfiguredPlugin<Method, RtnConfig> {
       o.ordering = cfg_.ordering.impl.get();
       o.ordering_name = cfg_.ordering.name;
       o.bucket = cfg_.ordering_bucket;
-      o.selects = [this](const std::string& key) { return selects(key); };
+      o.selects = cfg_.targets.selector();
       report = reorder_sites(model, calibration, o);
     }
-    quantize_selected(model, [this](const std::string& key) { return selects(key); }, cfg_.weight_format.impl,
-                      cfg_.act_format.impl, report);
+    quantize_selected(model, cfg_.targets.selector(), cfg_.targets.weight_format.impl, cfg_.targets.act_format.impl,
+                      report);
     return report;
   }
 };
