@@ -84,6 +84,11 @@ inline std::string variant_output_metric(const std::string& label, const std::st
 /// (float64 acceptance error without / with the permutation; NaN without an acceptance rule);
 /// permutation (int64, the proposals concatenated; site p is [offsets[p], offsets[p+1])) and
 /// permutation_offsets [P+1]. Attributes: sites, accepted. Absent when it considered none.
+/// What the method decided for one linear site (Method report SiteRecord): attributes and datasets
+/// by the method's names (alpha, scales, rank, rotation, ...).
+inline std::string variant_site(const std::string& label, const std::string& key) {
+  return variant(label) + "/sites/" + key;
+}
 inline std::string variant_permutations(const std::string& label) { return variant(label) + "/permutations"; }
 /// Paired differences to the control (variants with one). Attributes: control, resamples, level,
 /// seed. One group per number (velocity: teacher-forced velocity relative MSE, mean over steps;

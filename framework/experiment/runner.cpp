@@ -23,6 +23,7 @@
 #include "framework/experiment/step_evaluation.h"
 #include "framework/experiment/trajectory.h"
 #include "framework/core/error.h"
+#include "framework/quant/input_transform.h"
 #include "framework/quant/linear_site.h"
 
 namespace pqlab {
@@ -207,6 +208,15 @@ void write_permutations(H5Writer& h5, const std::string& label, const MethodRepo
   h5.set_attr(g, "accepted", n_accepted);
 }
 
+void write_site_records(H5Writer& h5, const std::string& label, const MethodReport& r) {
+  for (const SiteRecord& rec : r.sites) {
+    const std::string g = result_paths::variant_site(label, rec.key);
+    for (const auto& [name, t] : rec.tensors) h5.write(g + "/" + name, t.cpu().contiguous());
+    for (const auto& [name, v] : rec.numbers) h5.set_attr(g, name, v);
+    for (const auto& [name, v] : rec.texts) h5.set_attr(g, name, v);
+  }
+}
+
 void write_paired(H5Writer& h5, const VariantSummary& v, const BootstrapSpec& b, uint64_t seed) {
   namespace rp = result_paths;
   const std::string g = rp::variant_paired(v.label);
@@ -388,10 +398,18 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
     std::vector<double> w_rel(L), quantized(L);
     for (size_t i = 0; i < L; ++i) {
       const double denom = fp_weight_sq[i];
-      // The full-precision weight in the variant's row and column order (absorbed permutations).
+      // The full-precision weight as the variant's quantizer sees it: in its row order, and in its
+      // column order (absorbed permutations), or, with an input transform T, folded through T
+      // from the variant's input order (a rotated or smoothed weight is compared with the rotated
+      // or smoothed full-precision one, not with W).
       at::Tensor w_fp = site_weight(fp[i]);
       if (quant[i].output_order.defined()) w_fp = w_fp.index_select(0, quant[i].output_order);
-      if (quant[i].column_order.defined()) w_fp = w_fp.index_select(1, quant[i].column_order);
+      if (quant[i].input_transform) {
+        if (quant[i].input_order.defined()) w_fp = w_fp.index_select(1, quant[i].input_order);
+        w_fp = quant[i].input_transform->fold_weight(w_fp);
+      } else if (quant[i].column_order.defined()) {
+        w_fp = w_fp.index_select(1, quant[i].column_order);
+      }
       w_rel[i] = denom > 0 ? (site_weight(quant[i]).to(at::kDouble) - w_fp.to(at::kDouble)).pow(2).sum().item<double>() / denom
                            : std::nan("");
       quantized[i] = v.method->selects(sites[i]->key()) ? 1.0 : 0.0;
@@ -485,6 +503,7 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
     if (!vs.control.empty()) h5.set_attr(rp::variant(v.label), "control", vs.control);
     if (!vs.control_of.empty()) h5.set_attr(rp::variant(v.label), "control_of", vs.control_of);
     write_permutations(h5, v.label, vs.report);
+    write_site_records(h5, v.label, vs.report);
     for (const auto& [phase, sec] : vs.report.seconds) h5.set_attr(rp::variant(v.label), "seconds_" + phase, sec);
     for (const auto& [phase, sec] : vs.seconds) h5.set_attr(rp::variant(v.label), "seconds_" + phase, sec);
     summary.variants.push_back(vs);

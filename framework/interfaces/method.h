@@ -32,9 +32,20 @@ struct PermutationDecision {
   at::Tensor permutation;              ///< int64 [K] on the CPU: the ordering's proposal (new j takes old perm[j])
 };
 
+/// What a method decided for one linear site (smoothing scales and alpha, low-rank rank and
+/// iterations, rotation kind and seed, search errors), written to /variants/<label>/sites/<key>:
+/// numbers and texts as attributes, tensors as datasets.
+struct SiteRecord {
+  std::string key;
+  std::vector<std::pair<std::string, double>> numbers;
+  std::vector<std::pair<std::string, std::string>> texts;
+  std::vector<std::pair<std::string, at::Tensor>> tensors;  ///< any dtype and device; written as they are
+};
+
 /// What Method::apply decided and how long it took, stored with the variant in the result file.
 struct MethodReport {
   std::vector<PermutationDecision> permutations;  ///< one per site the method considered, in model order
+  std::vector<SiteRecord> sites;                  ///< per linear site, model order (methods that decide per layer)
   std::vector<std::pair<std::string, double>> seconds;  ///< wall seconds per phase ("ordering", "acceptance", ...)
 };
 

@@ -37,4 +37,40 @@ at::Tensor ChannelScale::fold_weight(const at::Tensor& w) const {
   return (w.to(at::kFloat) * s_.to(w.device()).unsqueeze(0)).to(w.scalar_type());
 }
 
+TransformChain::TransformChain(std::vector<std::shared_ptr<const InputTransform>> steps) : steps_(std::move(steps)) {
+  for (const auto& t : steps_)
+    if (!t) throw UsageError("transform chain: a step is missing");
+}
+
+std::shared_ptr<const InputTransform> TransformChain::then(std::shared_ptr<const InputTransform> first,
+                                                           std::shared_ptr<const InputTransform> then) {
+  if (!first) return then;
+  std::vector<std::shared_ptr<const InputTransform>> steps;
+  if (const auto* chain = dynamic_cast<const TransformChain*>(first.get()))
+    steps = chain->steps();
+  else
+    steps.push_back(first);
+  steps.push_back(std::move(then));
+  return std::make_shared<TransformChain>(std::move(steps));
+}
+
+at::Tensor TransformChain::apply(const at::Tensor& x) const {
+  at::Tensor y = x;
+  for (const auto& t : steps_) y = t->apply(y);
+  return y;
+}
+
+at::Tensor TransformChain::fold_weight(const at::Tensor& w) const {
+  // x W^T = T1(x) (W T1^-1)^T = T2(T1(x)) (W T1^-1 T2^-1)^T: fold T1 first.
+  at::Tensor v = w;
+  for (const auto& t : steps_) v = t->fold_weight(v);
+  return v;
+}
+
+std::string TransformChain::describe() const {
+  std::string s;
+  for (const auto& t : steps_) s += (s.empty() ? "" : "+") + t->describe();
+  return s;
+}
+
 }  // namespace pqlab

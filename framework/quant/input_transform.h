@@ -5,7 +5,9 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 
+#include <memory>
 #include <string>
+#include <vector>
 
 namespace pqlab {
 
@@ -18,6 +20,9 @@ class InputTransform {
   /// apply(x) @ fold_weight(w)^T == x @ w^T up to round-off.
   virtual at::Tensor fold_weight(const at::Tensor& w) const = 0;
   virtual std::string describe() const = 0;
+  /// s [K] float32 when the transform is x / s per channel (statistics then transform exactly:
+  /// E[(x/s)^2] = E[x^2] / s^2); undefined for any other transform.
+  virtual at::Tensor channel_divisor() const { return {}; }
 };
 
 /// x[..., perm]: channel k of the output is input channel perm[k]. In deployment the producer
@@ -43,9 +48,29 @@ class ChannelScale final : public InputTransform {
   at::Tensor apply(const at::Tensor& x) const override;
   at::Tensor fold_weight(const at::Tensor& w) const override;
   std::string describe() const override { return "scale"; }
+  at::Tensor channel_divisor() const override { return s_; }
+  const at::Tensor& scales() const { return s_; }
 
  private:
   at::Tensor s_;
+};
+
+/// T = T_n o ... o T_1: apply runs T_1 first; fold_weight folds T_1 first, so that
+/// apply(x) @ fold_weight(w)^T == x @ w^T still holds (each step keeps the product).
+class TransformChain final : public InputTransform {
+ public:
+  /// steps: in order of application; none null (checked).
+  explicit TransformChain(std::vector<std::shared_ptr<const InputTransform>> steps);
+  /// `first` followed by `then`; first may be null (then `then` alone is returned).
+  static std::shared_ptr<const InputTransform> then(std::shared_ptr<const InputTransform> first,
+                                                    std::shared_ptr<const InputTransform> then);
+  at::Tensor apply(const at::Tensor& x) const override;
+  at::Tensor fold_weight(const at::Tensor& w) const override;
+  std::string describe() const override;
+  const std::vector<std::shared_ptr<const InputTransform>>& steps() const { return steps_; }
+
+ private:
+  std::vector<std::shared_ptr<const InputTransform>> steps_;
 };
 
 }  // namespace pqlab

@@ -10,6 +10,7 @@
 #include "framework/interfaces/model_adapter.h"
 #include "framework/interfaces/number_format.h"
 #include "framework/interfaces/ordering.h"
+#include "framework/quant/input_transform.h"
 #include "framework/quant/linear_site.h"
 #include "framework/quant/permutation.h"
 
@@ -56,14 +57,20 @@ double permutation_error(const at::Tensor& rows, const std::vector<at::Tensor>& 
   if (needs_w && !rule.weight_format) throw UsageError("the acceptance error needs a weight format");
   if (rule.error == AcceptError::activation && !rule.act_format)
     throw UsageError("accept_error 'activation' needs an activation format (act_format)");
-  const at::Tensor x = permuted_columns(rows.to(at::kFloat), perm);
+  at::Tensor x = permuted_columns(rows.to(at::kFloat), perm);
+  std::shared_ptr<const InputTransform> then;
+  if (rule.then_transform) {
+    then = rule.then_transform(x.size(-1));
+    x = then->apply(x);
+  }
   at::Tensor qx;
   if (rule.error != AcceptError::weight) qx = rule.act_format ? rule.act_format->fake_quant(x) : x;
   if (rule.error == AcceptError::activation)
     return (qx.to(at::kDouble) - x.to(at::kDouble)).pow(2).sum().item<double>();
   double e = 0;
   for (const at::Tensor& w0 : weights) {
-    const at::Tensor w = permuted_columns(w0.to(at::kFloat), perm);
+    at::Tensor w = permuted_columns(w0.to(at::kFloat), perm);
+    if (then) w = then->fold_weight(w);
     const at::Tensor qw = rule.weight_format->fake_quant(w).to(at::kDouble);
     if (rule.error == AcceptError::weight) {
       e += (qw - w.to(at::kDouble)).pow(2).sum().item<double>();

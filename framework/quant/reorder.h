@@ -17,6 +17,7 @@
 namespace pqlab {
 
 class ModelAdapter;
+class InputTransform;
 class NumberFormat;
 class Ordering;
 struct Calibration;
@@ -40,6 +41,10 @@ struct AcceptanceRule {
   std::shared_ptr<const NumberFormat> weight_format;  ///< required for layer_output and weight
   std::shared_ptr<const NumberFormat> act_format;     ///< null = full-precision inputs
   int64_t bucket = -1;  ///< reservoir rows of this calibration bucket; -1 = pooled over every bucket
+  /// A transform the method applies after the permutation, for K channels (permuquant_h's
+  /// permute-then-rotate): E is then measured on T(X P) and T's fold of W P, the values the
+  /// quantizers will see. Null: none.
+  std::function<std::shared_ptr<const InputTransform>(int64_t k)> then_transform;
 };
 
 /// The acceptance error at one site for a candidate permutation. rows: float32 [R, K] input rows

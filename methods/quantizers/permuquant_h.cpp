@@ -1,0 +1,178 @@
+// permuquant_h: PermuQuant combined with a block Hadamard rotation (methods.md 1.6; the paper's
+// construction is unknown [U], so both hypotheses are a choice, `variant`):
+//   rotate_then_permute (default, hypothesis 1): y = Q(x H P) Q(W H P)^T. Every quantized layer's
+//     input is rotated block-diagonally (regular Hadamard, block 256 as ConvRot), the ordering
+//     sorts the rotated channels within each block (statistics of the rotated reservoir rows and
+//     the rotated weight), and P is kept where it lowers the calibration error by more than tau
+//     (PermuQuant's rule, on rotated rows). H P is one dense block: P is free at inference.
+//   permute_then_rotate (hypothesis 2): PermuQuant's permutations at the adapter's permutation
+//     sites (absorbed into producers, or a gather at norm outputs), accepted on the error measured
+//     with the rotation in place, then a block rotation with block = the weight format's
+//     quantization group (regular Hadamard when the group is a power of 4, else Sylvester). With
+//     a rotation inside each group the group scale follows the group's l2 norm, so clustering
+//     should help less; PeRQ argues for balancing groups instead. Both are measured, not assumed.
+// The paired control (ordering identity) is the rotation alone: convrot for rotate_then_permute.
+// Tests: tests/methods/quantizers/permuquant_h_test.cpp
+#include <ATen/ATen.h>
+
+#include <chrono>
+#include <memory>
+
+#include "framework/core/error.h"
+#include "framework/interfaces/model_adapter.h"
+#include "framework/interfaces/number_format.h"
+#include "framework/quant/input_transform.h"
+#include "framework/quant/linear_site.h"
+#include "framework/quant/reorder.h"
+#include "framework/quant/rotation.h"
+#include "framework/quant/site_reorder.h"
+#include "methods/quantizers/quant_targets.h"
+
+namespace pqlab::methods {
+
+struct PermuquantHConfig {
+  QuantTargets targets;
+  std::string variant = "rotate_then_permute";
+  int64_t block = 256;
+  Plugin<Ordering> ordering{"joint_second_moment", nullptr};
+  int64_t ordering_bucket = -1;
+  double tau = 0;
+  std::string accept_error = "layer_output";
+  int64_t accept_bucket = -1;
+  int64_t accept_rows = 256;
+  template <class IO> static void map(IO& io, PermuquantHConfig& c) {
+    QuantTargets::map_formats(io, c.targets);
+    io.field("variant", c.variant,
+             "rotate_then_permute: Q(x H P), P sorted on rotated channels within each rotation block; "
+             "permute_then_rotate: PermuQuant's absorbed P, then a rotation per quantization group",
+             config::one_of({"rotate_then_permute", "permute_then_rotate"}));
+    io.field("block", c.block, "rotation block of rotate_then_permute (a power of 4; permute_then_rotate uses the group)",
+             config::in_range(4, 1 << 20));
+    config::plugin_field(io, "ordering", c.ordering, "the channel ordering proposed at each site");
+    io.field("ordering_bucket", c.ordering_bucket,
+             "calibration timestep bucket the ordering's statistics come from; -1 = pooled over every step",
+             config::in_range(-1, 1e6));
+    io.field("tau", c.tau, "accept a permutation iff (E_orig - E_perm) / E_orig > tau", config::in_range(0, 1));
+    io.field("accept_error", c.accept_error, "what E measures: layer_output, weight or activation (as permuquant)",
+             config::one_of({"layer_output", "weight", "activation"}));
+    io.field("accept_bucket", c.accept_bucket,
+             "calibration timestep bucket whose reservoir rows E is measured on; -1 = the pooled reservoir",
+             config::in_range(-1, 1e6));
+    io.field("accept_rows", c.accept_rows, "calibration reservoir rows per layer it asks for", config::in_range(1, 1e7));
+    QuantTargets::map_layers(io, c.targets);
+    int64_t v = c.block;
+    while (v > 1 && v % 4 == 0) v /= 4;
+    io.check(v == 1, "block", "the rotation block must be a power of 4 (4, 16, 64, 256, ...)");
+    io.check(!io.reading() || c.accept_error != "activation" || c.targets.act_format.impl != nullptr, "accept_error",
+             "accept_error 'activation' needs an act_format");
+  }
+};
+
+class PermuquantH final : public ConfiguredPlugin<Method, PermuquantHConfig> {
+ public:
+  using ConfiguredPlugin::ConfiguredPlugin;
+  std::string describe() const override {
+    return "permuquant_h " + weight_format_label() + " / " + act_format_label() + ", " + cfg_.variant + " + " +
+           cfg_.ordering->describe() + ", tau=" + std::to_string(cfg_.tau).substr(0, 6);
+  }
+  std::string weight_format_label() const override { return cfg_.targets.weight_label(); }
+  std::string act_format_label() const override { return cfg_.targets.act_label(); }
+  bool selects(const std::string& key) const override { return cfg_.targets.selects(key); }
+  CalibrationNeeds needs() const override {
+    CalibrationNeeds n;
+    if (cfg_.ordering->is_identity()) return n;
+    n.statistics = true;
+    n.keep_rows = cfg_.accept_rows;
+    return n;
+  }
+
+  MethodReport apply(ModelAdapter& model, const Calibration* cal) const override {
+    AcceptanceRule rule;
+    rule.tau = cfg_.tau;
+    rule.error = cfg_.accept_error == "weight"       ? AcceptError::weight
+                 : cfg_.accept_error == "activation" ? AcceptError::activation
+                                                     : AcceptError::layer_output;
+    rule.weight_format = cfg_.targets.weight_format.impl;
+    rule.act_format = cfg_.targets.act_format.impl;
+    rule.bucket = cfg_.accept_bucket;
+    const bool order = !cfg_.ordering->is_identity();
+    MethodReport report;
+    if (cfg_.variant == "rotate_then_permute") {
+      rotate(model, [&](int64_t) { return cfg_.block; }, report);
+      if (order) {
+        SiteOrderingOptions o;
+        o.ordering = cfg_.ordering.impl.get();
+        o.ordering_name = cfg_.ordering.name;
+        o.bucket = cfg_.ordering_bucket;
+        o.segment = cfg_.block;
+        o.acceptance = &rule;
+        o.selects = cfg_.targets.selector();
+        append(report, reorder_site_inputs(model, cal, o));
+      }
+    } else {
+      const auto group = [&](int64_t k) { return group_size(k); };
+      if (order) {
+        const at::Device dev = device_of(model);
+        rule.then_transform = [&, dev](int64_t k) -> std::shared_ptr<const InputTransform> {
+          const int64_t g = group_size(k);
+          return std::make_shared<BlockRotation>(k, g, kind_for(g), dev);
+        };
+        ReorderOptions o;
+        o.ordering = cfg_.ordering.impl.get();
+        o.ordering_name = cfg_.ordering.name;
+        o.bucket = cfg_.ordering_bucket;
+        o.selects = cfg_.targets.selector();
+        o.acceptance = &rule;
+        append(report, reorder_sites(model, cal, o));
+      }
+      rotate(model, group, report);
+    }
+    quantize_selected(model, cfg_.targets.selector(), cfg_.targets.weight_format.impl, cfg_.targets.act_format.impl,
+                      report);
+    return report;
+  }
+
+ private:
+  static BlockHadamard kind_for(int64_t b) {
+    int64_t v = b;
+    while (v > 1 && v % 4 == 0) v /= 4;
+    return v == 1 ? BlockHadamard::regular : BlockHadamard::sylvester;
+  }
+  // The weight format's quantization group for K input channels (per-row formats: K).
+  int64_t group_size(int64_t k) const {
+    const int64_t g = cfg_.targets.weight_format->encode(at::zeros({1, k})).group_size;
+    if (g < 2 || (g & (g - 1)) != 0)
+      throw UsageError("permuquant_h permute_then_rotate: the weight format's group of " + std::to_string(g) +
+                       " channels (K = " + std::to_string(k) + ") is not a power of two, so no Hadamard block fits it");
+    return g;
+  }
+  static at::Device device_of(ModelAdapter& model) {
+    const auto sites = model.linear_sites();
+    return sites.empty() ? at::Device(at::kCPU) : sites[0]->weight().device();
+  }
+  static void append(MethodReport& to, MethodReport from) {
+    to.permutations = std::move(from.permutations);
+    for (auto& s : from.seconds) to.seconds.push_back(s);
+  }
+  template <class BlockOf> void rotate(ModelAdapter& model, BlockOf block_of, MethodReport& report) const {
+    const auto t = std::chrono::steady_clock::now();
+    for (LinearSite* s : model.linear_sites()) {
+      if (!selects(s->key())) continue;
+      const int64_t b = block_of(s->in_features());
+      auto rot = std::make_shared<BlockRotation>(s->in_features(), b, kind_for(b), s->weight().device());
+      s->set_weight(rot->fold_weight(s->weight()));
+      s->set_input_transform(TransformChain::then(s->state().input_transform, rot));
+      SiteRecord rec;
+      rec.key = s->key();
+      rec.texts = {{"rotation", rot->describe()}, {"variant", cfg_.variant}};
+      report.sites.push_back(std::move(rec));
+    }
+    report.seconds.emplace_back("rotation",
+                                std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count());
+  }
+};
+
+}  // namespace pqlab::methods
+
+PQLAB_PLUGIN(method, permuquant_h, pqlab::methods::PermuquantH,
+             "PermuQuant-H: PermuQuant's ordering and acceptance rule combined with a block Hadamard rotation")
