@@ -397,7 +397,7 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
     const size_t L = sites.size();
     std::vector<double> w_rel(L), quantized(L);
     for (size_t i = 0; i < L; ++i) {
-      const double denom = fp_weight_sq[i];
+      double denom = fp_weight_sq[i];
       // The full-precision weight as the variant's quantizer sees it: in its row order, and in its
       // column order (absorbed permutations), or, with an input transform T, folded through T
       // from the variant's input order (a rotated or smoothed weight is compared with the rotated
@@ -407,6 +407,7 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
       if (quant[i].input_transform) {
         if (quant[i].input_order.defined()) w_fp = w_fp.index_select(1, quant[i].input_order);
         w_fp = quant[i].input_transform->fold_weight(w_fp);
+        denom = w_fp.to(at::kDouble).pow(2).sum().item<double>();  // relative to the transformed weight
       } else if (quant[i].column_order.defined()) {
         w_fp = w_fp.index_select(1, quant[i].column_order);
       }

@@ -47,6 +47,16 @@ struct MethodReport {
   std::vector<PermutationDecision> permutations;  ///< one per site the method considered, in model order
   std::vector<SiteRecord> sites;                  ///< per linear site, model order (methods that decide per layer)
   std::vector<std::pair<std::string, double>> seconds;  ///< wall seconds per phase ("ordering", "acceptance", ...)
+
+  /// Adds `s` seconds to phase `phase` (appended the first time, so phases keep their first order).
+  void add_seconds(const std::string& phase, double s) {
+    for (auto& [name, v] : seconds)
+      if (name == phase) {
+        v += s;
+        return;
+      }
+    seconds.emplace_back(phase, s);
+  }
 };
 
 class Method {

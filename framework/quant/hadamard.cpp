@@ -51,7 +51,9 @@ int64_t paley_kind(int64_t m) {
 
 at::Tensor build(int64_t m) {
   if (m == 1) return at::ones({1, 1}, at::kDouble);
-  if (m % 2 == 0 && paley_kind(m) == 0) {
+  // Powers of two by Sylvester's doubling (what fwht_last computes), even where Paley would also
+  // apply (4 = 3 + 1, 8 = 7 + 1).
+  if (is_pow2(m) || (m % 2 == 0 && paley_kind(m) == 0)) {
     const at::Tensor h = build(m / 2);
     return at::cat({at::cat({h, h}, 1), at::cat({h, -h}, 1)}, 0);
   }

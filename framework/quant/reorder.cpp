@@ -140,14 +140,19 @@ MethodReport reorder_sites(ModelAdapter& model, const Calibration* calibration, 
   return report;
 }
 
+void quantize_site(LinearSite& site, const std::shared_ptr<const NumberFormat>& weight_format,
+                   const std::shared_ptr<const NumberFormat>& act_format) {
+  site.quantize_weight(weight_format);
+  site.set_act_format(act_format);
+}
+
 void quantize_selected(ModelAdapter& model, const std::function<bool(const std::string&)>& selects,
                        const std::shared_ptr<const NumberFormat>& weight_format,
                        const std::shared_ptr<const NumberFormat>& act_format, MethodReport& report) {
   const auto t = Clock::now();
   for (LinearSite* s : model.linear_sites()) {
     if (!selects(s->key())) continue;
-    s->quantize_weight(weight_format);
-    s->set_act_format(act_format);
+    quantize_site(*s, weight_format, act_format);
   }
   report.seconds.emplace_back("quantization", since(t));
 }

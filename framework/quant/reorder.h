@@ -18,6 +18,7 @@ namespace pqlab {
 
 class ModelAdapter;
 class InputTransform;
+class LinearSite;
 class NumberFormat;
 class Ordering;
 struct Calibration;
@@ -74,6 +75,13 @@ struct ReorderOptions {
 /// order) and the seconds spent in "ordering", "acceptance" and "absorption". calibration may be
 /// null when neither the ordering nor the rule reads it (else UsageError).
 MethodReport reorder_sites(ModelAdapter& model, const Calibration* calibration, const ReorderOptions& opts);
+
+/// Quantizes one site: its weight in `weight_format` (LinearSite::quantize_weight) and its
+/// activations in `act_format` (null = full precision). Methods that transform site by site call
+/// it right after each site's transform, so that only one unquantized transformed weight exists
+/// at a time (a FLUX variant would otherwise hold a second 24 GB copy before quantizing).
+void quantize_site(LinearSite& site, const std::shared_ptr<const NumberFormat>& weight_format,
+                   const std::shared_ptr<const NumberFormat>& act_format);
 
 /// The round-to-nearest step that follows: every site `selects` picks gets its weight quantized
 /// in `weight_format` (LinearSite::quantize_weight) and `act_format` (null = full-precision

@@ -76,48 +76,51 @@ ChannelStats transformed_channel_stats(const LinearSite& site, const Calibration
   return s;
 }
 
+PermutationDecision reorder_site_input(LinearSite& site, const Calibration* cal, const SiteOrderingOptions& o,
+                                       uint64_t seed, MethodReport& report) {
+  if (!o.ordering) throw RuntimeError("reorder_site_input: no ordering");
+  auto t0 = Clock::now();
+  const bool stats = o.ordering->needs_statistics();
+  if ((stats || o.acceptance) && !cal)
+    throw UsageError("ordering '" + o.ordering_name + "' needs calibration statistics (calibration.samples > 0)");
+  const ChannelStats cs = transformed_channel_stats(site, stats ? *cal : Calibration(), o.bucket, o.segment, seed, stats);
+  PermutationDecision d;
+  d.kind = "site_input";
+  d.consumers = {site.key()};
+  d.gather = true;
+  d.permutation = o.ordering->permutation(cs).to(at::kCPU, at::kLong).contiguous();
+  report.add_seconds("ordering", since(t0));
+  if (o.acceptance) {
+    t0 = Clock::now();
+    at::Tensor rows = calibration_rows(*cal, site.key(), o.acceptance->bucket, site.weight().device(),
+                                       "the acceptance rule at '" + site.key() + "'");
+    if (site.input_transform()) rows = site.input_transform()->apply(rows);
+    const std::vector<at::Tensor> w = {site.weight()};
+    d.error_orig = permutation_error(rows, w, at::Tensor(), *o.acceptance);
+    d.error_perm = permutation_error(rows, w, d.permutation, *o.acceptance);
+    // E_orig = 0 (nothing to gain) or NaN never accepts.
+    d.accepted = d.error_orig > 0 && (d.error_orig - d.error_perm) / d.error_orig > o.acceptance->tau;
+    report.add_seconds("acceptance", since(t0));
+  } else {
+    d.accepted = true;
+  }
+  if (d.accepted) {
+    t0 = Clock::now();
+    auto gather = std::make_shared<ChannelGather>(d.permutation);
+    site.set_weight(gather->fold_weight(site.weight()));
+    site.set_input_transform(TransformChain::then(site.state().input_transform, gather));
+    report.add_seconds("absorption", since(t0));
+  }
+  return d;
+}
+
 MethodReport reorder_site_inputs(ModelAdapter& model, const Calibration* cal, const SiteOrderingOptions& o) {
-  if (!o.ordering) throw RuntimeError("reorder_site_inputs: no ordering");
   MethodReport report;
-  double t_order = 0, t_accept = 0, t_absorb = 0;
   const std::vector<LinearSite*> sites = model.linear_sites();
   for (size_t i = 0; i < sites.size(); ++i) {
-    LinearSite& site = *sites[i];
-    if (!o.selects(site.key())) continue;
-    auto t0 = Clock::now();
-    const bool stats = o.ordering->needs_statistics();
-    if ((stats || o.acceptance) && !cal)
-      throw UsageError("ordering '" + o.ordering_name + "' needs calibration statistics (calibration.samples > 0)");
-    const ChannelStats cs = transformed_channel_stats(site, stats ? *cal : Calibration(), o.bucket, o.segment, i, stats);
-    PermutationDecision d;
-    d.kind = "site_input";
-    d.consumers = {site.key()};
-    d.gather = true;
-    d.permutation = o.ordering->permutation(cs).to(at::kCPU, at::kLong).contiguous();
-    t_order += since(t0);
-    if (o.acceptance) {
-      t0 = Clock::now();
-      at::Tensor rows = calibration_rows(*cal, site.key(), o.acceptance->bucket, site.weight().device(),
-                                         "the acceptance rule at '" + site.key() + "'");
-      if (site.input_transform()) rows = site.input_transform()->apply(rows);
-      const std::vector<at::Tensor> w = {site.weight()};
-      d.error_orig = permutation_error(rows, w, at::Tensor(), *o.acceptance);
-      d.error_perm = permutation_error(rows, w, d.permutation, *o.acceptance);
-      d.accepted = d.error_orig > 0 && (d.error_orig - d.error_perm) / d.error_orig > o.acceptance->tau;
-      t_accept += since(t0);
-    } else {
-      d.accepted = true;
-    }
-    if (d.accepted) {
-      t0 = Clock::now();
-      auto gather = std::make_shared<ChannelGather>(d.permutation);
-      site.set_weight(gather->fold_weight(site.weight()));
-      site.set_input_transform(TransformChain::then(site.state().input_transform, gather));
-      t_absorb += since(t0);
-    }
-    report.permutations.push_back(std::move(d));
+    if (!o.selects(sites[i]->key())) continue;
+    report.permutations.push_back(reorder_site_input(*sites[i], cal, o, i, report));
   }
-  report.seconds = {{"ordering", t_order}, {"acceptance", t_accept}, {"absorption", t_absorb}};
   return report;
 }
 

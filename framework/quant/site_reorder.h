@@ -50,6 +50,13 @@ struct SiteOrderingOptions {
   std::function<bool(const std::string&)> selects;
 };
 
+/// Orders the input of one site (seed: the ordering's), after the transform it has now: proposes,
+/// tests with the acceptance rule when there is one, and composes the gather into the transform.
+/// Adds its seconds to `report` ("ordering", "acceptance", "absorption") and returns the decision
+/// (kind "site_input", consumers {key}, gather).
+PermutationDecision reorder_site_input(LinearSite& site, const Calibration* cal, const SiteOrderingOptions& o,
+                                       uint64_t seed, MethodReport& report);
+
 /// Orders the input of every linear site `selects` picks, each on its own (site i seeds the
 /// ordering with i), after the transform the site has now; returns one decision per site (kind
 /// "site_input", consumers {key}) and seconds of "ordering", "acceptance", "absorption".

@@ -9,13 +9,13 @@
 // Tests: tests/methods/quantizers/convrot_test.cpp
 #include <ATen/ATen.h>
 
-#include <chrono>
 #include <memory>
 
 #include "framework/interfaces/model_adapter.h"
 #include "framework/quant/linear_site.h"
 #include "framework/quant/reorder.h"
 #include "framework/quant/rotation.h"
+#include "methods/quantizers/phase_timer.h"
 #include "methods/quantizers/quant_targets.h"
 #include "methods/quantizers/site_ordering.h"
 
@@ -56,25 +56,28 @@ class Convrot final : public ConfiguredPlugin<Method, ConvrotConfig> {
 
   MethodReport apply(ModelAdapter& model, const Calibration* cal) const override {
     MethodReport report;
-    const auto t = std::chrono::steady_clock::now();
     const BlockHadamard kind = cfg_.hadamard == "regular" ? BlockHadamard::regular : BlockHadamard::sylvester;
-    for (LinearSite* s : model.linear_sites()) {
-      if (!selects(s->key())) continue;
-      auto rot = std::make_shared<BlockRotation>(s->in_features(), cfg_.block, kind, s->weight().device());
-      s->set_weight(rot->fold_weight(s->weight()));
-      s->set_input_transform(rot);
-      SiteRecord rec;
-      rec.key = s->key();
-      std::string layout;
-      for (const auto& r : rot->runs()) layout += (layout.empty() ? "" : " + ") + std::to_string(r.count) + "x" + std::to_string(r.size);
-      rec.texts = {{"rotation", rot->describe()}, {"blocks", layout}};
-      report.sites.push_back(std::move(rec));
+    const std::vector<LinearSite*> sites = model.linear_sites();
+    for (size_t i = 0; i < sites.size(); ++i) {
+      LinearSite& s = *sites[i];
+      if (!selects(s.key())) continue;
+      {
+        PhaseTimer timer(report, "rotation");
+        auto rot = std::make_shared<BlockRotation>(s.in_features(), cfg_.block, kind, s.weight().device());
+        s.set_weight(rot->fold_weight(s.weight()));
+        s.set_input_transform(rot);
+        SiteRecord rec;
+        rec.key = s.key();
+        std::string layout;
+        for (const auto& r : rot->runs())
+          layout += (layout.empty() ? "" : " + ") + std::to_string(r.count) + "x" + std::to_string(r.size);
+        rec.texts = {{"rotation", rot->describe()}, {"blocks", layout}};
+        report.sites.push_back(std::move(rec));
+      }
+      cfg_.order.apply(s, cal, i, cfg_.block, report);
+      PhaseTimer timer(report, "quantization");
+      quantize_site(s, cfg_.targets.weight_format.impl, cfg_.targets.act_format.impl);
     }
-    report.seconds.emplace_back("rotation",
-                                std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count());
-    cfg_.order.apply(model, cal, cfg_.targets.selector(), cfg_.block, report);
-    quantize_selected(model, cfg_.targets.selector(), cfg_.targets.weight_format.impl, cfg_.targets.act_format.impl,
-                      report);
     return report;
   }
 };

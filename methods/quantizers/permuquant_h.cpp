@@ -15,7 +15,6 @@
 // Tests: tests/methods/quantizers/permuquant_h_test.cpp
 #include <ATen/ATen.h>
 
-#include <chrono>
 #include <memory>
 
 #include "framework/core/error.h"
@@ -26,6 +25,7 @@
 #include "framework/quant/reorder.h"
 #include "framework/quant/rotation.h"
 #include "framework/quant/site_reorder.h"
+#include "methods/quantizers/phase_timer.h"
 #include "methods/quantizers/quant_targets.h"
 
 namespace pqlab::methods {
@@ -97,38 +97,41 @@ class PermuquantH final : public ConfiguredPlugin<Method, PermuquantHConfig> {
     rule.bucket = cfg_.accept_bucket;
     const bool order = !cfg_.ordering->is_identity();
     MethodReport report;
-    if (cfg_.variant == "rotate_then_permute") {
-      rotate(model, [&](int64_t) { return cfg_.block; }, report);
-      if (order) {
-        SiteOrderingOptions o;
-        o.ordering = cfg_.ordering.impl.get();
-        o.ordering_name = cfg_.ordering.name;
-        o.bucket = cfg_.ordering_bucket;
-        o.segment = cfg_.block;
-        o.acceptance = &rule;
-        o.selects = cfg_.targets.selector();
-        append(report, reorder_site_inputs(model, cal, o));
-      }
-    } else {
-      const auto group = [&](int64_t k) { return group_size(k); };
-      if (order) {
-        const at::Device dev = device_of(model);
-        rule.then_transform = [&, dev](int64_t k) -> std::shared_ptr<const InputTransform> {
-          const int64_t g = group_size(k);
-          return std::make_shared<BlockRotation>(k, g, kind_for(g), dev);
-        };
-        ReorderOptions o;
-        o.ordering = cfg_.ordering.impl.get();
-        o.ordering_name = cfg_.ordering.name;
-        o.bucket = cfg_.ordering_bucket;
-        o.selects = cfg_.targets.selector();
-        o.acceptance = &rule;
-        append(report, reorder_sites(model, cal, o));
-      }
-      rotate(model, group, report);
+    const bool rotate_first = cfg_.variant == "rotate_then_permute";
+    if (!rotate_first && order) {
+      const at::Device dev = device_of(model);
+      rule.then_transform = [this, dev](int64_t k) -> std::shared_ptr<const InputTransform> {
+        const int64_t g = group_size(k);
+        return std::make_shared<BlockRotation>(k, g, kind_for(g), dev);
+      };
+      ReorderOptions o;
+      o.ordering = cfg_.ordering.impl.get();
+      o.ordering_name = cfg_.ordering.name;
+      o.bucket = cfg_.ordering_bucket;
+      o.selects = cfg_.targets.selector();
+      o.acceptance = &rule;
+      MethodReport r = reorder_sites(model, cal, o);
+      report.permutations = std::move(r.permutations);
+      report.seconds = std::move(r.seconds);
     }
-    quantize_selected(model, cfg_.targets.selector(), cfg_.targets.weight_format.impl, cfg_.targets.act_format.impl,
-                      report);
+    SiteOrderingOptions so;
+    so.ordering = cfg_.ordering.impl.get();
+    so.ordering_name = cfg_.ordering.name;
+    so.bucket = cfg_.ordering_bucket;
+    so.segment = cfg_.block;
+    so.acceptance = &rule;
+    const std::vector<LinearSite*> sites = model.linear_sites();
+    for (size_t i = 0; i < sites.size(); ++i) {
+      LinearSite& s = *sites[i];
+      if (!selects(s.key())) continue;
+      {
+        PhaseTimer timer(report, "rotation");
+        report.sites.push_back(rotate(s, rotate_first ? cfg_.block : group_size(s.in_features())));
+      }
+      if (rotate_first && order) report.permutations.push_back(reorder_site_input(s, cal, so, i, report));
+      PhaseTimer timer(report, "quantization");
+      quantize_site(s, cfg_.targets.weight_format.impl, cfg_.targets.act_format.impl);
+    }
     return report;
   }
 
@@ -150,25 +153,15 @@ class PermuquantH final : public ConfiguredPlugin<Method, PermuquantHConfig> {
     const auto sites = model.linear_sites();
     return sites.empty() ? at::Device(at::kCPU) : sites[0]->weight().device();
   }
-  static void append(MethodReport& to, MethodReport from) {
-    to.permutations = std::move(from.permutations);
-    for (auto& s : from.seconds) to.seconds.push_back(s);
-  }
-  template <class BlockOf> void rotate(ModelAdapter& model, BlockOf block_of, MethodReport& report) const {
-    const auto t = std::chrono::steady_clock::now();
-    for (LinearSite* s : model.linear_sites()) {
-      if (!selects(s->key())) continue;
-      const int64_t b = block_of(s->in_features());
-      auto rot = std::make_shared<BlockRotation>(s->in_features(), b, kind_for(b), s->weight().device());
-      s->set_weight(rot->fold_weight(s->weight()));
-      s->set_input_transform(TransformChain::then(s->state().input_transform, rot));
-      SiteRecord rec;
-      rec.key = s->key();
-      rec.texts = {{"rotation", rot->describe()}, {"variant", cfg_.variant}};
-      report.sites.push_back(std::move(rec));
-    }
-    report.seconds.emplace_back("rotation",
-                                std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count());
+  // A block rotation after whatever the site has (a gather at a norm output).
+  SiteRecord rotate(LinearSite& s, int64_t block) const {
+    auto rot = std::make_shared<BlockRotation>(s.in_features(), block, kind_for(block), s.weight().device());
+    s.set_weight(rot->fold_weight(s.weight()));
+    s.set_input_transform(TransformChain::then(s.state().input_transform, rot));
+    SiteRecord rec;
+    rec.key = s.key();
+    rec.texts = {{"rotation", rot->describe()}, {"variant", cfg_.variant}};
+    return rec;
   }
 };
 

@@ -11,13 +11,13 @@
 // Tests: tests/methods/quantizers/quarot_test.cpp
 #include <ATen/ATen.h>
 
-#include <chrono>
 #include <memory>
 
 #include "framework/interfaces/model_adapter.h"
 #include "framework/quant/linear_site.h"
 #include "framework/quant/reorder.h"
 #include "framework/quant/rotation.h"
+#include "methods/quantizers/phase_timer.h"
 #include "methods/quantizers/quant_targets.h"
 #include "methods/quantizers/site_ordering.h"
 
@@ -52,26 +52,26 @@ class Quarot final : public ConfiguredPlugin<Method, QuarotConfig> {
 
   MethodReport apply(ModelAdapter& model, const Calibration* cal) const override {
     MethodReport report;
-    const auto t = std::chrono::steady_clock::now();
     const std::vector<LinearSite*> sites = model.linear_sites();
     for (size_t i = 0; i < sites.size(); ++i) {
       LinearSite& s = *sites[i];
       if (!selects(s.key())) continue;
-      const uint64_t seed = static_cast<uint64_t>(cfg_.seed) + i;
-      auto rot = std::make_shared<HadamardRotation>(s.in_features(), seed, cfg_.random_signs, s.weight().device());
-      s.set_weight(rot->fold_weight(s.weight()));
-      s.set_input_transform(rot);
-      SiteRecord rec;
-      rec.key = s.key();
-      rec.texts = {{"rotation", rot->describe()}};
-      rec.numbers = {{"seed", static_cast<double>(seed)}};
-      report.sites.push_back(std::move(rec));
+      {
+        PhaseTimer timer(report, "rotation");
+        const uint64_t seed = static_cast<uint64_t>(cfg_.seed) + i;
+        auto rot = std::make_shared<HadamardRotation>(s.in_features(), seed, cfg_.random_signs, s.weight().device());
+        s.set_weight(rot->fold_weight(s.weight()));
+        s.set_input_transform(rot);
+        SiteRecord rec;
+        rec.key = s.key();
+        rec.texts = {{"rotation", rot->describe()}};
+        rec.numbers = {{"seed", static_cast<double>(seed)}, {"random_signs", cfg_.random_signs ? 1.0 : 0.0}};
+        report.sites.push_back(std::move(rec));
+      }
+      cfg_.order.apply(s, cal, i, 0, report);
+      PhaseTimer timer(report, "quantization");
+      quantize_site(s, cfg_.targets.weight_format.impl, cfg_.targets.act_format.impl);
     }
-    report.seconds.emplace_back("rotation",
-                                std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count());
-    cfg_.order.apply(model, cal, cfg_.targets.selector(), 0, report);
-    quantize_selected(model, cfg_.targets.selector(), cfg_.targets.weight_format.impl, cfg_.targets.act_format.impl,
-                      report);
     return report;
   }
 };

@@ -41,20 +41,16 @@ struct SiteOrderingKeys {
     if (rotation) n.keep_rows = ordering_rows;
     return n;
   }
-  /// Orders every selected site's transformed input (segment: see transformed_channel_stats) and
-  /// appends the decisions and seconds to `report`.
-  void apply(ModelAdapter& model, const Calibration* cal, const std::function<bool(const std::string&)>& selects,
-             int64_t segment, MethodReport& report) const {
+  /// Orders one site's transformed input (segment: see transformed_channel_stats; seed: the
+  /// ordering's, the site's index) and appends the decision and seconds to `report`.
+  void apply(LinearSite& site, const Calibration* cal, uint64_t seed, int64_t segment, MethodReport& report) const {
     if (!active()) return;
     SiteOrderingOptions o;
     o.ordering = ordering.impl.get();
     o.ordering_name = ordering.name;
     o.bucket = ordering_bucket;
     o.segment = segment;
-    o.selects = selects;
-    MethodReport r = reorder_site_inputs(model, cal, o);
-    report.permutations = std::move(r.permutations);
-    for (auto& s : r.seconds) report.seconds.push_back(s);
+    report.permutations.push_back(reorder_site_input(site, cal, o, seed, report));
   }
 };
 

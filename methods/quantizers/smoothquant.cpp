@@ -14,7 +14,6 @@
 // Tests: tests/methods/quantizers/smoothquant_test.cpp
 #include <ATen/ATen.h>
 
-#include <chrono>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -26,6 +25,7 @@
 #include "framework/quant/linear_site.h"
 #include "framework/quant/reorder.h"
 #include "framework/quant/smoothing.h"
+#include "methods/quantizers/phase_timer.h"
 #include "methods/quantizers/quant_targets.h"
 #include "methods/quantizers/site_ordering.h"
 
@@ -75,49 +75,56 @@ class Smoothquant final : public ConfiguredPlugin<Method, SmoothquantConfig> {
   MethodReport apply(ModelAdapter& model, const Calibration* cal) const override {
     if (!cal) throw UsageError("smoothquant needs calibration statistics (calibration.samples > 0)");
     MethodReport report;
-    const auto t0 = std::chrono::steady_clock::now();
-    for (LinearSite* site : model.linear_sites()) {
-      if (!selects(site->key())) continue;
-      const at::Tensor w = site->weight();
-      const at::Tensor act_max = cal->pooled(site->key()).absmax;
-      const at::Tensor w_max = w.to(at::kDouble).abs().amax(0);
-      SiteRecord rec;
-      rec.key = site->key();
-      double alpha = cfg_.alpha;
-      if (cfg_.search) {
-        at::Tensor rows = calibration_rows(*cal, site->key(), -1, w.device(), "smoothquant's alpha search");
-        rows = rows.narrow(0, 0, std::min<int64_t>(rows.size(0), cfg_.search_rows));
-        const at::Tensor ref = at::matmul(rows.to(at::kDouble), w.to(at::kDouble).t());
-        double best = std::numeric_limits<double>::infinity();
-        std::vector<double> errors;
-        for (int64_t i = 1; i < cfg_.grid; ++i) {
-          const double a = static_cast<double>(i) / static_cast<double>(cfg_.grid);
-          const at::Tensor s = smoothing_scales(act_max, w_max, a, 1 - a).to(w.device());
-          const double e = layer_output_error(ref, rows / s.to(at::kFloat), w.to(at::kDouble) * s, {}, {},
-                                              cfg_.targets.weight_format.impl, cfg_.targets.act_format.impl);
-          errors.push_back(e);
-          if (e < best) best = e, alpha = a;  // first of equal errors: the smallest alpha
-        }
-        rec.numbers.emplace_back("error", best);
-        rec.numbers.emplace_back("error_unsmoothed",
-                                 layer_output_error(ref, rows, w, {}, {}, cfg_.targets.weight_format.impl,
-                                                    cfg_.targets.act_format.impl));
-        rec.tensors.emplace_back("search_errors", at::tensor(errors, at::kDouble));
+    const std::vector<LinearSite*> sites = model.linear_sites();
+    for (size_t i = 0; i < sites.size(); ++i) {
+      LinearSite& site = *sites[i];
+      if (!selects(site.key())) continue;
+      {
+        PhaseTimer timer(report, "smoothing");
+        report.sites.push_back(smooth(site, *cal));
       }
-      const at::Tensor s = smoothing_scales(act_max, w_max, alpha, 1 - alpha);
-      auto scale = std::make_shared<ChannelScale>(s.to(at::kFloat).cpu());
-      site->set_weight(scale->fold_weight(w));
-      site->set_input_transform(scale);
-      rec.numbers.emplace_back("alpha", alpha);
-      rec.tensors.emplace_back("scales", s.to(at::kFloat).cpu());
-      report.sites.push_back(std::move(rec));
+      cfg_.order.apply(site, cal, i, 0, report);
+      PhaseTimer timer(report, "quantization");
+      quantize_site(site, cfg_.targets.weight_format.impl, cfg_.targets.act_format.impl);
     }
-    report.seconds.emplace_back(
-        "smoothing", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    cfg_.order.apply(model, cal, cfg_.targets.selector(), 0, report);
-    quantize_selected(model, cfg_.targets.selector(), cfg_.targets.weight_format.impl, cfg_.targets.act_format.impl,
-                      report);
     return report;
+  }
+
+ private:
+  // Installs x / s at the site and W s as its weight; returns what it decided.
+  SiteRecord smooth(LinearSite& site, const Calibration& cal) const {
+    const at::Tensor w = site.weight();
+    const at::Tensor act_max = cal.pooled(site.key()).absmax.to(w.device());
+    const at::Tensor w_max = w.to(at::kDouble).abs().amax(0);
+    SiteRecord rec;
+    rec.key = site.key();
+    double alpha = cfg_.alpha;
+    if (cfg_.search) {
+      at::Tensor rows = calibration_rows(cal, site.key(), -1, w.device(), "smoothquant's alpha search");
+      rows = rows.narrow(0, 0, std::min<int64_t>(rows.size(0), cfg_.search_rows));
+      const at::Tensor ref = at::matmul(rows.to(at::kDouble), w.to(at::kDouble).t());
+      double best = std::numeric_limits<double>::infinity();
+      std::vector<double> errors;
+      for (int64_t g = 1; g < cfg_.grid; ++g) {
+        const double a = static_cast<double>(g) / static_cast<double>(cfg_.grid);
+        const at::Tensor s = smoothing_scales(act_max, w_max, a, 1 - a);
+        const double e = layer_output_error(ref, rows / s.to(at::kFloat), w.to(at::kDouble) * s, {}, {},
+                                            cfg_.targets.weight_format.impl, cfg_.targets.act_format.impl);
+        errors.push_back(e);
+        if (e < best) best = e, alpha = a;  // the first of equal errors: the smallest alpha
+      }
+      rec.numbers.emplace_back("error", best);
+      rec.numbers.emplace_back("error_unsmoothed", layer_output_error(ref, rows, w, {}, {}, cfg_.targets.weight_format.impl,
+                                                                      cfg_.targets.act_format.impl));
+      rec.tensors.emplace_back("search_errors", at::tensor(errors, at::kDouble));
+    }
+    const at::Tensor s = smoothing_scales(act_max, w_max, alpha, 1 - alpha).to(at::kCPU, at::kFloat);
+    auto scale = std::make_shared<ChannelScale>(s);
+    site.set_weight(scale->fold_weight(w));
+    site.set_input_transform(scale);
+    rec.numbers.emplace_back("alpha", alpha);
+    rec.tensors.emplace_back("scales", s);
+    return rec;
   }
 };
 

@@ -16,7 +16,6 @@
 // Tests: tests/methods/quantizers/svdquant_test.cpp
 #include <ATen/ATen.h>
 
-#include <chrono>
 #include <limits>
 #include <memory>
 
@@ -28,6 +27,7 @@
 #include "framework/quant/low_rank.h"
 #include "framework/quant/reorder.h"
 #include "framework/quant/smoothing.h"
+#include "methods/quantizers/phase_timer.h"
 #include "methods/quantizers/quant_targets.h"
 #include "methods/quantizers/site_ordering.h"
 
@@ -90,110 +90,113 @@ class Svdquant final : public ConfiguredPlugin<Method, SvdquantConfig> {
 
   MethodReport apply(ModelAdapter& model, const Calibration* cal) const override {
     if (!cal) throw UsageError("svdquant needs calibration statistics and rows (calibration.samples > 0)");
-    using Clock = std::chrono::steady_clock;
     MethodReport report;
-    const auto& wf = cfg_.targets.weight_format.impl;
-    const auto& af = cfg_.targets.act_format.impl;
-    const SvdMode mode = cfg_.svd == "randomized" ? SvdMode::randomized : SvdMode::exact;
-    struct Pending {
-      LinearSite* site;
-      at::Tensor rows, ref;  // float32 [R, K] in the model's channel order; float64 X W^T
-      SiteRecord rec;
-    };
-    std::vector<Pending> pending;
-
-    // 1. Smoothing, searched with the branch in place.
-    auto t = Clock::now();
     const std::vector<LinearSite*> sites = model.linear_sites();
+    for (LinearSite* s : sites)
+      if (selects(s->key())) check_rank(*s);
+    // Site by site, each quantized before the next begins: one unquantized transformed weight and
+    // one site's float64 temporaries at a time.
     for (size_t i = 0; i < sites.size(); ++i) {
-      LinearSite* site = sites[i];
-      if (!selects(site->key())) continue;
-      const at::Tensor w = site->weight();
-      const at::Tensor w64 = w.to(at::kDouble);
-      check_rank(*site);
-      at::Tensor rows = calibration_rows(*cal, site->key(), -1, w.device(), "svdquant");
+      LinearSite& site = *sites[i];
+      if (!selects(site.key())) continue;
+      const at::Tensor w = site.weight();
+      at::Tensor rows = calibration_rows(*cal, site.key(), -1, w.device(), "svdquant");
       rows = rows.narrow(0, 0, std::min<int64_t>(rows.size(0), cfg_.search_rows)).contiguous();
-      const at::Tensor ref = at::matmul(rows.to(at::kDouble), w64.t());
-      const at::Tensor act_max = cal->pooled(site->key()).absmax.to(w.device());
-      const at::Tensor w_max = w64.abs().amax(0);
-      std::vector<std::pair<double, double>> cands;
-      if (cfg_.search) {
-        cands.emplace_back(0, 0);
-        for (int64_t g = 1; g < cfg_.grid; ++g) cands.emplace_back(double(g) / double(cfg_.grid), 1 - double(g) / double(cfg_.grid));
-        if (cfg_.search_beta_zero)
-          for (int64_t g = 1; g < cfg_.grid; ++g) cands.emplace_back(double(g) / double(cfg_.grid), 0);
-      } else {
-        cands.emplace_back(cfg_.alpha, 1 - cfg_.alpha);
+      const at::Tensor ref = at::matmul(rows.to(at::kDouble), w.to(at::kDouble).t());
+      SiteRecord rec;
+      rec.key = site.key();
+      {
+        PhaseTimer timer(report, "smoothing");
+        smooth(site, *cal, rows, ref, i, rec);
       }
-      double best = std::numeric_limits<double>::infinity();
-      std::pair<double, double> chosen = cands[0];
-      std::vector<double> errors;
-      for (const auto& [a, b] : cands) {
-        const at::Tensor s = smoothing_scales(act_max, w_max, a, b);
-        const at::Tensor ws = w64 * s;
-        const LowRank l = truncated_svd(ws, cfg_.rank, mode, i);
-        const double e = layer_output_error(ref, rows / s.to(at::kFloat), ws - at::matmul(l.b, l.a), l.a, l.b, wf, af);
-        errors.push_back(e);
-        if (e < best) best = e, chosen = {a, b};
+      cfg_.order.apply(site, cal, i, 0, report);
+      {
+        PhaseTimer timer(report, "low_rank");
+        low_rank(site, rows, ref, i, rec);
       }
-      const at::Tensor s = smoothing_scales(act_max, w_max, chosen.first, chosen.second);
-      auto scale = std::make_shared<ChannelScale>(s.to(at::kFloat).cpu());
-      site->set_weight(scale->fold_weight(w));
-      site->set_input_transform(scale);
-      Pending p{site, rows, ref, {}};
-      p.rec.key = site->key();
-      p.rec.numbers = {{"alpha", chosen.first}, {"beta", chosen.second}, {"error_search", best},
-                       {"error_rtn", layer_output_error(ref, rows, w, {}, {}, wf, af)}};
-      p.rec.tensors = {{"scales", s.to(at::kFloat).cpu()}};
-      if (cfg_.search) p.rec.tensors.emplace_back("search_errors", at::tensor(errors, at::kDouble));
-      pending.push_back(std::move(p));
+      report.sites.push_back(std::move(rec));
+      PhaseTimer timer(report, "quantization");
+      quantize_site(site, cfg_.targets.weight_format.impl, cfg_.targets.act_format.impl);
     }
-    report.seconds.emplace_back("smoothing", std::chrono::duration<double>(Clock::now() - t).count());
-
-    // 2. Ordering of the smoothed input.
-    cfg_.order.apply(model, cal, cfg_.targets.selector(), 0, report);
-
-    // 3. The branch, refined; 4. the residual.
-    t = Clock::now();
-    for (size_t i = 0; i < pending.size(); ++i) {
-      Pending& p = pending[i];
-      LinearSite& site = *p.site;
-      const at::Tensor tx = site.input_transform()->apply(p.rows);
-      const at::Tensor w = site.weight().to(at::kDouble);
-      auto score = [&](const LowRank& l) {
-        return layer_output_error(p.ref, tx, w - at::matmul(l.b, l.a), l.a, l.b, wf, af);
-      };
-      LowRank best = truncated_svd(w, cfg_.rank, mode, 1000003 + i), cur = best;
-      double best_e = score(best);
-      const double first_e = best_e;
-      int64_t iters = 0;
-      for (int64_t it = 1; it <= cfg_.max_iters; ++it) {
-        const at::Tensor q = wf->fake_quant((w - at::matmul(cur.b, cur.a)).to(at::kFloat)).to(at::kDouble);
-        cur = truncated_svd(w - q, cfg_.rank, mode, 1000003 + i + it);
-        const double e = score(cur);
-        iters = it;
-        if (e < best_e) {
-          best = cur;
-          best_e = e;
-        } else if (cfg_.early_stop) {
-          break;
-        }
-      }
-      const at::ScalarType dt = site.weight().scalar_type();
-      site.set_weight((w - at::matmul(best.b, best.a)).to(dt));
-      site.set_low_rank(best.a.to(dt), best.b.to(dt));
-      p.rec.numbers.insert(p.rec.numbers.end(), {{"rank", double(cfg_.rank)},
-                                                 {"iterations", double(iters)},
-                                                 {"error_first_svd", first_e},
-                                                 {"error", best_e}});
-      report.sites.push_back(std::move(p.rec));
-    }
-    report.seconds.emplace_back("low_rank", std::chrono::duration<double>(Clock::now() - t).count());
-    quantize_selected(model, cfg_.targets.selector(), wf, af, report);
     return report;
   }
 
  private:
+  SvdMode mode() const { return cfg_.svd == "randomized" ? SvdMode::randomized : SvdMode::exact; }
+
+  // 1. The smoothing (alpha, beta) with the lowest layer-output error, the rank-r branch in place;
+  // installs x / lambda and W lambda.
+  void smooth(LinearSite& site, const Calibration& cal, const at::Tensor& rows, const at::Tensor& ref, size_t index,
+              SiteRecord& rec) const {
+    const auto& wf = cfg_.targets.weight_format.impl;
+    const auto& af = cfg_.targets.act_format.impl;
+    const at::Tensor w = site.weight();
+    const at::Tensor w64 = w.to(at::kDouble);
+    const at::Tensor act_max = cal.pooled(site.key()).absmax.to(w.device());
+    const at::Tensor w_max = w64.abs().amax(0);
+    std::vector<std::pair<double, double>> cands;
+    if (cfg_.search) {
+      cands.emplace_back(0, 0);
+      for (int64_t g = 1; g < cfg_.grid; ++g) cands.emplace_back(double(g) / double(cfg_.grid), 1 - double(g) / double(cfg_.grid));
+      if (cfg_.search_beta_zero)
+        for (int64_t g = 1; g < cfg_.grid; ++g) cands.emplace_back(double(g) / double(cfg_.grid), 0);
+    } else {
+      cands.emplace_back(cfg_.alpha, 1 - cfg_.alpha);
+    }
+    double best = std::numeric_limits<double>::infinity();
+    std::pair<double, double> chosen = cands[0];
+    std::vector<double> errors;
+    for (const auto& [a, b] : cands) {
+      const at::Tensor s = smoothing_scales(act_max, w_max, a, b);
+      const at::Tensor ws = w64 * s;
+      const LowRank l = truncated_svd(ws, cfg_.rank, mode(), index);
+      const double e = layer_output_error(ref, rows / s.to(at::kFloat), ws - at::matmul(l.b, l.a), l.a, l.b, wf, af);
+      errors.push_back(e);
+      if (e < best) best = e, chosen = {a, b};  // the first of equal errors
+    }
+    const at::Tensor s = smoothing_scales(act_max, w_max, chosen.first, chosen.second).to(at::kCPU, at::kFloat);
+    auto scale = std::make_shared<ChannelScale>(s);
+    site.set_weight(scale->fold_weight(w));
+    site.set_input_transform(scale);
+    rec.numbers = {{"alpha", chosen.first}, {"beta", chosen.second}, {"error_search", best},
+                   {"error_rtn", layer_output_error(ref, rows, w, {}, {}, wf, af)}};
+    rec.tensors = {{"scales", s}};
+    if (cfg_.search) rec.tensors.emplace_back("search_errors", at::tensor(errors, at::kDouble));
+  }
+
+  // 3. The branch L = B A, refined by L = SVD_r(W - Q(W - L)); 4. the residual W - L as the weight.
+  void low_rank(LinearSite& site, const at::Tensor& rows, const at::Tensor& ref, size_t index, SiteRecord& rec) const {
+    const auto& wf = cfg_.targets.weight_format.impl;
+    const auto& af = cfg_.targets.act_format.impl;
+    const at::Tensor tx = site.input_transform()->apply(rows);
+    const at::Tensor w = site.weight().to(at::kDouble);
+    auto score = [&](const LowRank& l) { return layer_output_error(ref, tx, w - at::matmul(l.b, l.a), l.a, l.b, wf, af); };
+    const uint64_t seed = 1000003 + index * 1009;
+    LowRank best = truncated_svd(w, cfg_.rank, mode(), seed), cur = best;
+    double best_e = score(best);
+    const double first_e = best_e;
+    int64_t iters = 0;
+    for (int64_t it = 1; it <= cfg_.max_iters; ++it) {
+      const at::Tensor q = wf->fake_quant((w - at::matmul(cur.b, cur.a)).to(at::kFloat)).to(at::kDouble);
+      cur = truncated_svd(w - q, cfg_.rank, mode(), seed + it);
+      const double e = score(cur);
+      iters = it;
+      if (e < best_e) {
+        best = cur;
+        best_e = e;
+      } else if (cfg_.early_stop) {
+        break;
+      }
+    }
+    const at::ScalarType dt = site.weight().scalar_type();
+    site.set_weight((w - at::matmul(best.b, best.a)).to(dt));
+    site.set_low_rank(best.a.to(dt), best.b.to(dt));
+    rec.numbers.insert(rec.numbers.end(), {{"rank", double(cfg_.rank)},
+                                           {"iterations", double(iters)},
+                                           {"error_first_svd", first_e},
+                                           {"error", best_e}});
+  }
+
   void check_rank(const LinearSite& s) const {
     if (cfg_.rank > std::min(s.in_features(), s.out_features()))
       throw UsageError("svdquant: rank " + std::to_string(cfg_.rank) + " exceeds layer '" + s.key() + "' [" +
