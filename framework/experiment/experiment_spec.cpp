@@ -1,5 +1,7 @@
 #include "framework/experiment/experiment_spec.h"
 
+#include <algorithm>
+
 #include <ATen/Parallel.h>
 
 #include <memory>
@@ -7,6 +9,7 @@
 
 #include "framework/config/typed_config.h"
 #include "framework/core/error.h"
+#include "framework/core/spellcheck.h"
 #include "framework/core/excerpt.h"
 #include "framework/core/paths.h"
 
@@ -89,6 +92,20 @@ ExperimentSpec load_experiment(const std::string& path, const std::vector<std::s
       errors.add(d);
     }
   }
+  // run_variants must name listed variants (a typo would silently run nothing of what was meant).
+  std::vector<std::string> labels;
+  for (const VariantSpec& v : spec.variants) labels.push_back(v.label);
+  const config::Node* rv = root.find("run_variants");
+  for (size_t i = 0; i < spec.run_variants.size(); ++i) {
+    const std::string& l = spec.run_variants[i];
+    if (std::find(labels.begin(), labels.end(), l) != labels.end()) continue;
+    const config::Origin& at = rv && rv->kind == config::Node::Kind::seq && i < rv->seq.size() ? rv->seq[i].origin
+                               : rv                                                           ? rv->origin
+                                                                                              : root.origin;
+    const std::string near = closest_match(l, labels);
+    errors.add(at, "run_variants: no variant labelled '" + excerpt(l) + "'",
+               {near.empty() ? "the variants are: " + join(labels) : "did you mean '" + near + "'?"});
+  }
   errors.throw_if_any();
 
   spec.source_path = path;
@@ -109,6 +126,13 @@ ExperimentSpec load_experiment(const std::string& path, const std::vector<std::s
     expanded.push_back(std::move(*c));
   }
   errors.throw_if_any();
+  if (!spec.run_variants.empty()) {
+    const std::set<std::string> keep(spec.run_variants.begin(), spec.run_variants.end());
+    std::vector<VariantSpec> selected;
+    for (VariantSpec& v : expanded)
+      if (keep.count(v.label) || keep.count(v.control_of)) selected.push_back(std::move(v));
+    expanded = std::move(selected);
+  }
   spec.variants = std::move(expanded);
   return spec;
 }

@@ -110,6 +110,7 @@ struct ExperimentSpec {
   DataSpec data;
   CalibrationSpec calibration;
   std::vector<VariantSpec> variants;
+  std::vector<std::string> run_variants;  ///< labels to run (with their controls); empty = all
   std::vector<Plugin<Metric>> metrics;
   ImagesSpec images;
   BootstrapSpec bootstrap;
@@ -137,6 +138,9 @@ struct ExperimentSpec {
     io.field("calibration", c.calibration,
              "calibration trajectories and the statistics collected on them (stored under /calibration)");
     io.field("variants", c.variants, "quantized variants compared against full precision", config::required());
+    io.field("run_variants", c.run_variants,
+             "labels of the variants this run computes, each with its control (e.g. --set run_variants=[svdquant] to "
+             "run one method of a file that lists many); empty = all");
     config::plugin_list_field(io, "metrics", c.metrics,
                               "metrics comparing each variant to full precision, per layer and on the model output");
     io.field("images", c.images, "image metrics and sample grids (models whose outputs are images)");

@@ -12,6 +12,7 @@
 
 #include "framework/config/config_value.h"
 #include "framework/config/config_writer.h"
+#include "framework/core/device_memory.h"
 #include "framework/core/partial_files.h"
 #include "framework/core/progress.h"
 #include "framework/core/paths.h"
@@ -293,8 +294,11 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
   Calibration cal;
   Progress progress(opts.progress, opts.progress_terminal);
   auto t_stage = Clock::now();
+  const std::string device = model.device();
+  reset_peak_device_memory(device);
   if (calibrated) cal = calibrate(model, selected, spec, keep_rows, progress);
   const double seconds_calibration = since(t_stage);
+  const int64_t peak_calibration = peak_device_memory(device);
   t_stage = Clock::now();
 
   // Stage: the full-precision reference trajectories of the held-out samples (shared by all variants).
@@ -340,6 +344,7 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
   summary.bootstrap_level = spec.bootstrap.level;
   summary.seconds_calibration = seconds_calibration;
   summary.seconds_reference = seconds_reference;
+  summary.peak_bytes_calibration = peak_calibration;
   summary.bootstrap_resamples = spec.bootstrap.resamples;
   const std::string grid_dir = path_join(dir, spec.name + "_images");
   auto write_grid = [&](const std::string& label, const at::Tensor& img) {
@@ -391,8 +396,10 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
     // Stage: apply the variant.
     VariantSummary vs;
     auto tc = Clock::now();
+    reset_peak_device_memory(device);
     vs.report = apply_variant(v, calibrated ? &cal : nullptr);
     vs.seconds.emplace_back("apply", since(tc));
+    vs.peak_bytes_apply = peak_device_memory(device);
     const std::vector<SiteState> quant = states_of(sites);
     const size_t L = sites.size();
     std::vector<double> w_rel(L), quantized(L);
@@ -505,6 +512,7 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
     if (!vs.control_of.empty()) h5.set_attr(rp::variant(v.label), "control_of", vs.control_of);
     write_permutations(h5, v.label, vs.report);
     write_site_records(h5, v.label, vs.report);
+    h5.set_attr(rp::variant(v.label), "peak_device_bytes_apply", vs.peak_bytes_apply);
     for (const auto& [phase, sec] : vs.report.seconds) h5.set_attr(rp::variant(v.label), "seconds_" + phase, sec);
     for (const auto& [phase, sec] : vs.seconds) h5.set_attr(rp::variant(v.label), "seconds_" + phase, sec);
     summary.variants.push_back(vs);
@@ -543,6 +551,8 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
   h5.set_attr("/", "steps", steps);
   h5.set_attr("/", "seconds_calibration", seconds_calibration);
   h5.set_attr("/", "seconds_reference", seconds_reference);
+  // -1: not measured (CPU model, or a build without CUDA headers).
+  h5.set_attr("/", "peak_device_bytes_calibration", peak_calibration);
   h5.commit();
   return summary;
 }

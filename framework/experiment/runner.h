@@ -39,6 +39,8 @@ struct VariantSummary {
   std::vector<std::pair<std::string, double>> output_metrics;  ///< metric name -> mean over samples
   /// Image metrics, then paired image metrics (NaN for full precision), in config order.
   std::vector<std::pair<std::string, double>> image_metrics;
+  /// Peak bytes held by tensors on the model's GPU while the method was applied (-1: not measured).
+  int64_t peak_bytes_apply = -1;
   /// Per held-out sample: velocity, latent, output metrics, image metrics that have per-sample values.
   std::vector<SampleValues> samples;
   std::string control;                   ///< label of its paired control ("" = none)
@@ -53,6 +55,8 @@ struct RunSummary {
   std::string images_dir;  ///< folder of the PNG grids, or "" when none were written
   bool has_reference_row = false;
   double seconds_calibration = 0, seconds_reference = 0;
+  /// Peak bytes held by tensors on the model's GPU during calibration (-1: not measured, e.g. CPU).
+  int64_t peak_bytes_calibration = -1;
   double bootstrap_level = 0.95;
   int64_t bootstrap_resamples = 0;
   VariantSummary reference;  ///< full precision (label "fp"): its image metrics, when there is an image stage

@@ -172,8 +172,9 @@ std::string format_summary_table(const RunSummary& s) {
        << s.bootstrap_resamples << " resamples) over " << n_tf << " teacher-forced (velocity, v_last) and " << n_all
        << " free-running samples (the rest); * = the interval excludes 0 (marked from " << kMinSamplesForMark
        << " samples on). iso, prop and set-level metrics (no per-sample values): difference only.\n";
-  os << "wall seconds: calibration " << num(s.seconds_calibration, 3) << ", reference " << num(s.seconds_reference, 3)
-     << "\n";
+  os << "wall seconds: calibration " << num(s.seconds_calibration, 3) << ", reference " << num(s.seconds_reference, 3);
+  if (s.peak_bytes_calibration >= 0) os << " (calibration peak GPU memory " << num(s.peak_bytes_calibration / 1e9, 3) << " GB)";
+  os << "\n";
   for (const auto& v : s.variants) {
     os << "  " << v.label << ":";
     for (const auto& [phase, sec] : v.seconds) {
@@ -187,6 +188,7 @@ std::string format_summary_table(const RunSummary& s) {
       }
       os << (&phase == &v.seconds.back().first ? "" : ",");
     }
+    if (v.peak_bytes_apply >= 0) os << "; apply peak GPU memory " << num(v.peak_bytes_apply / 1e9, 3) << " GB";
     os << "\n";
   }
   if (any_permutations) {

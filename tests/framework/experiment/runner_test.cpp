@@ -174,5 +174,26 @@ TEST(RunnerControls, a_control_label_taken_by_another_variant_is_a_config_error)
   }
 }
 
+TEST(RunnerControls, run_variants_selects_variants_with_their_controls) {
+  test::TempDir dir;
+  const std::string m = "{name: rtn, weight_format: int, act_format: int";
+  const std::string path = dir.write("sel.yaml", kToy + "variants:\n"
+      "  - {label: plain, method: " + m + "}}\n"
+      "  - {label: rand, method: " + m + ", ordering: random}}\n"
+      "  - {label: other, method: " + m + "}}\n");
+  const ExperimentSpec s = load_experiment(path, {"run_variants=[rand, other]"}, test::builtin());
+  EXPECT_EQ(labels_of(s), (std::vector<std::string>{"rand", "rand.control<rand", "other"}));
+  // The selection is part of the resolved config, so the result file reproduces it.
+  const ExperimentSpec again = load_experiment(dir.write("again.yaml", s.resolved_yaml), {}, test::builtin());
+  EXPECT_EQ(labels_of(again), labels_of(s));
+  try {
+    load_experiment(path, {"run_variants=[rnd]"}, test::builtin());
+    FAIL() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("error: run_variants: no variant labelled 'rnd'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("did you mean 'rand'?"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace pqlab
