@@ -22,7 +22,7 @@ TEST(registry, builtin_kinds_hold_the_expected_plugins_sorted) {
   Registries r;
   register_builtin_plugins(r);
   EXPECT_EQ(r.formats.names(), (std::vector<std::string>{"fp8_e4m3", "int", "mxfp4", "nvfp4"}));
-  EXPECT_EQ(r.methods.names(), (std::vector<std::string>{"permuquant", "rtn"}));
+  EXPECT_EQ(r.methods.names(), (std::vector<std::string>{"convrot", "permuquant", "permuquant_h", "quarot", "rtn", "smoothquant", "svdquant"}));
   EXPECT_EQ(r.orderings.names(), (std::vector<std::string>{"act_absmax", "act_second_moment", "identity",
                                                             "joint_second_moment", "random", "weight_second_moment"}));
   EXPECT_EQ(r.commands.names(), (std::vector<std::string>{"forward", "train_classifier", "train_flux"}));
