@@ -24,7 +24,8 @@ std::vector<PermutationSite> flux_permutation_sites(const FluxParams& p) {
   // The modulation chunks (shift, scale) that act on the norm output before a consumer.
   auto norm_mod = [&](const std::string& mod, const std::string& consumer, int64_t shift_chunk) {
     PermutationSite s{"norm_mod", {mod}, {consumer}, {}, true};
-    s.blocks = {{shift_chunk * H, 0, H, 0}, {(shift_chunk + 1) * H, 0, H, 0}};
+    s.blocks = {{shift_chunk * H, 0, H, 0, BlockAlgebra::modulation_shift},
+                {(shift_chunk + 1) * H, 0, H, 0, BlockAlgebra::modulation_scale}};
     return s;
   };
   std::vector<PermutationSite> v;
@@ -34,7 +35,7 @@ std::vector<PermutationSite> flux_permutation_sites(const FluxParams& p) {
     v.push_back(norm_mod(b + "txt.mod", b + "txt.attn.qkv", 0));
     // The joint attention mixes both streams' v: both qkv take the same P, both proj read it.
     v.push_back({"attn_v_heads", {b + "img.attn.qkv", b + "txt.attn.qkv"}, {b + "img.attn.proj", b + "txt.attn.proj"},
-                 {{2 * H, 0, H, D}}, false});
+                 {{2 * H, 0, H, D, BlockAlgebra::linear}}, false});
     for (const char* s : {"img", "txt"}) {
       const std::string k = b + s;
       v.push_back(norm_mod(k + ".mod", k + ".mlp.up", 3));
@@ -44,7 +45,8 @@ std::vector<PermutationSite> flux_permutation_sites(const FluxParams& p) {
   for (int64_t j = 0; j < p.depth_single_blocks; ++j) {
     const std::string b = "single." + std::to_string(j) + ".";
     v.push_back(norm_mod(b + "mod", b + "linear1", 0));
-    v.push_back({"single_linear1", {b + "linear1"}, {b + "linear2"}, {{2 * H, 0, H, D}, {3 * H, H, M, 0}}, false});
+    v.push_back({"single_linear1", {b + "linear1"}, {b + "linear2"},
+                 {{2 * H, 0, H, D, BlockAlgebra::linear}, {3 * H, H, M, 0, BlockAlgebra::elementwise}}, false});
   }
   return v;
 }

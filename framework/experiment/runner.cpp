@@ -26,6 +26,7 @@
 #include "framework/core/error.h"
 #include "framework/quant/input_transform.h"
 #include "framework/quant/linear_site.h"
+#include "framework/quant/output_map.h"
 
 namespace pqlab {
 namespace {
@@ -419,14 +420,18 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
       // from the variant's input order (a rotated or smoothed weight is compared with the rotated
       // or smoothed full-precision one, not with W).
       at::Tensor w_fp = site_weight(fp[i]);
-      if (quant[i].output_order.defined()) w_fp = w_fp.index_select(0, quant[i].output_order);
-      if (quant[i].input_transform) {
-        if (quant[i].input_order.defined()) w_fp = w_fp.index_select(1, quant[i].input_order);
-        w_fp = quant[i].input_transform->fold_weight(w_fp);
-        denom = w_fp.to(at::kDouble).pow(2).sum().item<double>();  // relative to the transformed weight
-      } else if (quant[i].column_order.defined()) {
-        w_fp = w_fp.index_select(1, quant[i].column_order);
+      const SiteState& q = quant[i];
+      if (q.output_order.defined()) w_fp = w_fp.index_select(0, q.output_order);
+      if (q.output_map) w_fp = q.output_map->fold_rows(w_fp);
+      if (q.input_transform || q.input_map) {
+        if (q.input_order.defined()) w_fp = w_fp.index_select(1, q.input_order);
+        if (q.input_map) w_fp = q.input_map->fold_weight(w_fp);
+        if (q.input_transform) w_fp = q.input_transform->fold_weight(w_fp);
+      } else if (q.column_order.defined()) {
+        w_fp = w_fp.index_select(1, q.column_order);
       }
+      if (q.output_map || q.input_map || q.input_transform)
+        denom = w_fp.to(at::kDouble).pow(2).sum().item<double>();  // relative to the weight as the variant sees it
       w_rel[i] = denom > 0 ? (site_weight(quant[i]).to(at::kDouble) - w_fp.to(at::kDouble)).pow(2).sum().item<double>() / denom
                            : std::nan("");
       quantized[i] = v.method->selects(sites[i]->key()) ? 1.0 : 0.0;

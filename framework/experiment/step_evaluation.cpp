@@ -7,6 +7,8 @@
 
 #include "framework/experiment/trajectory.h"
 #include "framework/interfaces/model_adapter.h"
+#include "framework/quant/input_transform.h"
+#include "framework/quant/output_map.h"
 #include "framework/stats/sq_error.h"
 
 namespace pqlab {
@@ -17,7 +19,7 @@ namespace {
 bool same_state(const SiteState& a, const SiteState& b) {
   return a.weight.is_same(b.weight) && a.packed_weight == b.packed_weight && a.bias.is_same(b.bias) && a.act_format == b.act_format && a.input_transform == b.input_transform &&
          a.low_rank_a.is_same(b.low_rank_a) && a.low_rank_b.is_same(b.low_rank_b) && a.input_order.is_same(b.input_order) &&
-         a.output_order.is_same(b.output_order);
+         a.output_order.is_same(b.output_order) && a.input_map == b.input_map && a.output_map == b.output_map;
 }
 
 }  // namespace
@@ -89,10 +91,15 @@ TeacherForcedErrors evaluate_teacher_forced(ModelAdapter& model, const std::vect
           // In the variant's channel order (absorbed permutations): its input as the variant's
           // producers write it, and the reference outputs in the order the variant emits them.
           const SiteState& qs = quant[static_cast<size_t>(k)];
-          const at::Tensor ref_out = qs.output_order.defined() ? out.index_select(-1, qs.output_order) : out;
+          // Folded transforms: the variant's input and output as maps of the full-precision ones.
+          at::Tensor ref_out = qs.output_order.defined() ? out.index_select(-1, qs.output_order) : out;
+          if (qs.output_map) ref_out = qs.output_map->apply(ref_out);
           at::Tensor q;
-          if (!same[static_cast<size_t>(k)])
-            q = st.compute(qs.input_order.defined() ? in.index_select(-1, qs.input_order) : in, qs);
+          if (!same[static_cast<size_t>(k)]) {
+            at::Tensor qin = qs.input_order.defined() ? in.index_select(-1, qs.input_order) : in;
+            if (qs.input_map) qin = qs.input_map->apply(qin);
+            q = st.compute(qin, qs);
+          }
           accumulate_sq_error(q, ref_out, e.isolated_err[k][s], e.site_ref[k][s]);
           if (propagated) records[static_cast<size_t>(k)].push_back(ref_out.detach());
         });

@@ -14,11 +14,21 @@ namespace pqlab {
 /// Consumer columns [consumer_col, consumer_col + size) are written by producer rows
 /// [producer_row, producer_row + size), in the same order. P must map the block onto itself,
 /// and, with group > 0, each aligned run of `group` channels onto itself (e.g. one attention head).
+/// How a block's producer rows make the consumer's channels, for transforms other than
+/// permutations that a method may fold into the producer (framework/quant/producer_fold.h).
+enum class BlockAlgebra {
+  elementwise,       ///< through a nonlinearity (GELU): only permutations pass
+  linear,            ///< the channel is linear in its producer row (and bias), also through attention over tokens
+  modulation_shift,  ///< the channel adds the row's output: h = n * (1 + scale) + shift
+  modulation_scale,  ///< the channel multiplies (1 + the row's output)
+};
+
 struct PermutationBlock {
   int64_t producer_row = 0;
   int64_t consumer_col = 0;
   int64_t size = 0;
   int64_t group = 0;
+  BlockAlgebra algebra = BlockAlgebra::elementwise;
 };
 
 /// Channels [begin, end) that a permutation maps onto themselves (a block, or a group of one).

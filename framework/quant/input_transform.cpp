@@ -45,6 +45,7 @@ TransformChain::TransformChain(std::vector<std::shared_ptr<const InputTransform>
 std::shared_ptr<const InputTransform> TransformChain::then(std::shared_ptr<const InputTransform> first,
                                                            std::shared_ptr<const InputTransform> then) {
   if (!first) return then;
+  if (!then) return first;
   std::vector<std::shared_ptr<const InputTransform>> steps;
   if (const auto* chain = dynamic_cast<const TransformChain*>(first.get()))
     steps = chain->steps();

@@ -61,7 +61,7 @@ class TransformChain final : public InputTransform {
  public:
   /// steps: in order of application; none null (checked).
   explicit TransformChain(std::vector<std::shared_ptr<const InputTransform>> steps);
-  /// `first` followed by `then`; first may be null (then `then` alone is returned).
+  /// `first` followed by `then`; either may be null (the other is returned).
   static std::shared_ptr<const InputTransform> then(std::shared_ptr<const InputTransform> first,
                                                     std::shared_ptr<const InputTransform> then);
   at::Tensor apply(const at::Tensor& x) const override;

@@ -5,6 +5,7 @@
 #include "framework/core/error.h"
 #include "framework/interfaces/number_format.h"
 #include "framework/quant/input_transform.h"
+#include "framework/quant/output_map.h"
 
 namespace pqlab {
 
@@ -92,6 +93,14 @@ void compose(at::Tensor& order, const at::Tensor& perm, int64_t n, const at::Dev
   order = order.defined() ? order.index_select(0, p) : p.contiguous();
 }
 }  // namespace
+
+void LinearSite::compose_input_map(std::shared_ptr<const InputTransform> m) {
+  state_.input_map = TransformChain::then(state_.input_map, std::move(m));
+}
+
+void LinearSite::compose_output_map(std::shared_ptr<const OutputMap> m) {
+  state_.output_map = OutputMapChain::then(state_.output_map, std::move(m));
+}
 
 void LinearSite::permute_input_order(const at::Tensor& perm) {
   compose(state_.input_order, perm, in_features_, weight_options().device(), key_);

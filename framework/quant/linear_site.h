@@ -15,6 +15,7 @@
 namespace pqlab {
 class NumberFormat;
 class InputTransform;
+class OutputMap;
 struct EncodedTensor;
 
 /// Everything a method may change on a site. The runner keeps the full-precision state and a
@@ -37,6 +38,11 @@ struct SiteState {
   at::Tensor input_order;   ///< [K]: input channel j is the full-precision model's channel input_order[j]
   at::Tensor output_order;  ///< [N]: output channel i is the full-precision model's output_order[i]
   at::Tensor column_order;  ///< [K]: weight column j is the full-precision weight's column column_order[j]
+  /// Exact maps left by transforms folded into neighbouring layers (framework/quant/producer_fold.h):
+  /// this variant's input is input_map(full-precision input, after input_order), its output
+  /// output_map(full-precision output, after output_order). Null = identity.
+  std::shared_ptr<const InputTransform> input_map;
+  std::shared_ptr<const OutputMap> output_map;
 };
 
 /// The weight of a state [N, K], decoded when packed (a new tensor then).
@@ -100,6 +106,10 @@ class LinearSite {
   void permute_input_order(const at::Tensor& perm);
   void permute_output_order(const at::Tensor& perm);
   void permute_column_order(const at::Tensor& perm);
+  /// Records a transform folded into this site's producers (new input map = m o old) or into this
+  /// site's own rows (new output map = m o old); see SiteState.
+  void compose_input_map(std::shared_ptr<const InputTransform> m);
+  void compose_output_map(std::shared_ptr<const OutputMap> m);
 
   const SiteState& state() const { return state_; }
   /// Switches to a state taken from state() of this site (shapes are not checked again).

@@ -35,6 +35,29 @@ at::Tensor HadamardRotation::fold_weight(const at::Tensor& w) const { return rot
 
 std::string HadamardRotation::describe() const { return "hadamard " + hadamard_order(k_).describe(); }
 
+HeadRotation::HeadRotation(int64_t heads, int64_t head_dim, const at::Device& device)
+    : heads_(heads), head_dim_(head_dim) {
+  h_cpu_ = (hadamard_matrix(heads) / std::sqrt(static_cast<double>(heads))).t().contiguous();
+  h_device_ = h_cpu_.to(device, at::kFloat);
+}
+
+at::Tensor HeadRotation::rotate(const at::Tensor& x, const at::Tensor& h) const {
+  if (x.size(-1) != heads_ * head_dim_)
+    throw RuntimeError("head rotation of " + std::to_string(heads_) + " x " + std::to_string(head_dim_) +
+                       " applied to " + std::to_string(x.size(-1)) + " channels");
+  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end() - 1);
+  shape.insert(shape.end(), {heads_, head_dim_});
+  const at::Tensor m = h.device() == x.device() ? h : h.to(x.device());
+  return at::matmul(m.to(h.scalar_type()), x.to(h.scalar_type()).reshape(shape)).reshape(x.sizes()).to(x.scalar_type());
+}
+
+at::Tensor HeadRotation::apply(const at::Tensor& x) const { return rotate(x, h_device_); }
+at::Tensor HeadRotation::fold_weight(const at::Tensor& w) const { return rotate(w, h_cpu_); }
+
+std::string HeadRotation::describe() const {
+  return "hadamard over " + std::to_string(heads_) + " heads";
+}
+
 namespace {
 
 at::Tensor block_matrix(int64_t size, BlockHadamard kind) {

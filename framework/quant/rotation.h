@@ -34,6 +34,23 @@ class HadamardRotation final : public InputTransform {
   at::Tensor signs_, signs_device_;
 };
 
+/// The rotation over heads that QuaRot leaves online at the attention output projection when the
+/// per-head part is folded into the values (framework/quant/producer_fold.h): x -> x (H_h / sqrt(h)
+/// (x) I_d) for h heads of d channels; with the folded per-head R the quantizer sees x (H_h (x) R).
+class HeadRotation final : public InputTransform {
+ public:
+  /// UsageError when there is no Hadamard matrix of order `heads`.
+  HeadRotation(int64_t heads, int64_t head_dim, const at::Device& device);
+  at::Tensor apply(const at::Tensor& x) const override;
+  at::Tensor fold_weight(const at::Tensor& w) const override;
+  std::string describe() const override;
+
+ private:
+  at::Tensor rotate(const at::Tensor& x, const at::Tensor& h) const;
+  int64_t heads_, head_dim_;
+  at::Tensor h_cpu_, h_device_;  ///< normalised H_heads^T: float64 on the CPU, float32 on the device
+};
+
 enum class BlockHadamard { regular, sylvester };
 
 /// A block-diagonal Hadamard rotation along K (ConvRot): x -> x blockdiag(H_b, ..., H_b, tail) /

@@ -32,6 +32,27 @@ InputStats bucket_stats(const Calibration& cal, const std::string& key, int64_t 
   return bucket < 0 ? cal.pooled(key) : b[static_cast<size_t>(bucket)];
 }
 
+// What the site's quantizer sees of its full-precision input: the input map left by folds, then
+// the site's own transform (either may be absent; null when both are).
+std::shared_ptr<const InputTransform> quantizer_view(const LinearSite& site) {
+  return TransformChain::then(site.state().input_map, site.state().input_transform);
+}
+
+// The per-channel divisor of a view made of ChannelScales only (their product), else undefined.
+at::Tensor view_divisor(const InputTransform* t) {
+  if (!t) return {};
+  if (const auto* chain = dynamic_cast<const TransformChain*>(t)) {
+    at::Tensor d;
+    for (const auto& step : chain->steps()) {
+      const at::Tensor s = step->channel_divisor();
+      if (!s.defined()) return {};
+      d = d.defined() ? d * s : s;
+    }
+    return d;
+  }
+  return t->channel_divisor();
+}
+
 }  // namespace
 
 at::Tensor calibration_rows(const Calibration& cal, const std::string& key, int64_t bucket, const at::Device& device,
@@ -54,8 +75,9 @@ ChannelStats transformed_channel_stats(const LinearSite& site, const Calibration
   s.weight_second_moment = w.pow(2).mean(0).cpu();
   s.weight_absmax = w.abs().amax(0).cpu();
   if (!need_rows) return s;
-  const InputTransform* t = site.input_transform();
-  const at::Tensor divisor = t ? t->channel_divisor() : at::Tensor();
+  const std::shared_ptr<const InputTransform> view = quantizer_view(site);
+  const InputTransform* t = view.get();
+  const at::Tensor divisor = view_divisor(t);
   if (!t || divisor.defined()) {
     const InputStats in = bucket_stats(cal, site.key(), bucket);
     if (in.count.item<double>() <= 0) throw RuntimeError("layer '" + site.key() + "': its calibration bucket saw no tokens");
@@ -94,7 +116,7 @@ PermutationDecision reorder_site_input(LinearSite& site, const Calibration* cal,
     t0 = Clock::now();
     at::Tensor rows = calibration_rows(*cal, site.key(), o.acceptance->bucket, site.weight().device(),
                                        "the acceptance rule at '" + site.key() + "'");
-    if (site.input_transform()) rows = site.input_transform()->apply(rows);
+    if (const auto view = quantizer_view(site)) rows = view->apply(rows);
     const std::vector<at::Tensor> w = {site.weight()};
     d.error_orig = permutation_error(rows, w, at::Tensor(), *o.acceptance);
     d.error_perm = permutation_error(rows, w, d.permutation, *o.acceptance);

@@ -31,8 +31,8 @@ struct ChannelStats;
 at::Tensor calibration_rows(const Calibration& cal, const std::string& key, int64_t bucket, const at::Device& device,
                             const std::string& what);
 
-/// The statistics an ordering sorts by at `site`'s quantizer input T(x), for the site's current
-/// transform T and (folded) weight: exact from the calibration sums when T is the identity or a
+/// The statistics an ordering sorts by at `site`'s quantizer input T(M(x)), for the site's current
+/// transform T, the input map M left by folds into its producers, and its (folded) weight: exact from the calibration sums when T is the identity or a
 /// per-channel divisor (E[(x/s)^2] = E[x^2]/s^2, max|x/s| = max|x|/s); otherwise measured on
 /// T(reservoir rows), so E[x^2] and max|x| are estimates from those rows. Weight moments come
 /// from the site's current weight. segment > 0: the ordering may reorder within aligned runs of

@@ -6,15 +6,22 @@
 // (a per-sample diagonal) and gated residual break its invariance (methods.md 4.2), so every
 // rotation here is online. No calibration unless an ordering asks for it (it then sorts the
 // rotated channels, measured on rotated reservoir rows, and is a gather after the rotation).
-// Not done: QuaRot's split of the V/O rotation into a per-head part folded into v and an online
-// part over heads; in this simulation it would change the Hadamard matrix used, not its cost.
+// V/O (vo_heads): at the adapter's per-head value sites (FLUX double blocks: v of both streams'
+// qkv -> each stream's attention proj) the per-head Hadamard H_head is folded into the value rows
+// (attention mixes tokens only, so it reaches the proj input), and the proj rotates online over
+// heads only: its quantizer sees x (H_heads (x) H_head), QuaRot's rotate_ov_proj with
+// online_partial_had. FLUX's single blocks read attention and MLP together in linear2, so that
+// layer keeps a full online rotation.
 // Tests: tests/methods/quantizers/quarot_test.cpp
 #include <ATen/ATen.h>
 
+#include <map>
 #include <memory>
 
 #include "framework/interfaces/model_adapter.h"
+#include "framework/quant/hadamard.h"
 #include "framework/quant/linear_site.h"
+#include "framework/quant/producer_fold.h"
 #include "framework/quant/reorder.h"
 #include "framework/quant/rotation.h"
 #include "methods/quantizers/phase_timer.h"
@@ -27,11 +34,15 @@ struct QuarotConfig {
   QuantTargets targets;
   int64_t seed = 0;
   bool random_signs = true;
+  bool vo_heads = true;
   SiteOrderingKeys order;
   template <class IO> static void map(IO& io, QuarotConfig& c) {
     QuantTargets::map_formats(io, c.targets);
     io.field("seed", c.seed, "seed of the random signs; layer i uses seed + i", config::in_range(0, 1e15));
     io.field("random_signs", c.random_signs, "multiply by random signs D before H (QuIP#'s randomised Hadamard)");
+    io.field("vo_heads", c.vo_heads,
+             "at attention output projections: fold the per-head Hadamard into the value rows (it cancels through "
+             "attention) and rotate online over heads only, as QuaRot's rotate_ov_proj; false: a full online rotation");
     SiteOrderingKeys::map(io, c.order);
     QuantTargets::map_layers(io, c.targets);
   }
@@ -53,19 +64,45 @@ class Quarot final : public ConfiguredPlugin<Method, QuarotConfig> {
   MethodReport apply(ModelAdapter& model, const Calibration* cal) const override {
     MethodReport report;
     const std::vector<LinearSite*> sites = model.linear_sites();
+    std::map<std::string, LinearSite*> by_key;
+    for (LinearSite* s : sites) by_key[s->key()] = s;
+    // V/O: the per-head part folded into the values, the rotation over heads left online.
+    std::map<std::string, std::pair<int64_t, int64_t>> split;  // consumer -> (heads, head size)
+    if (cfg_.vo_heads) {
+      PhaseTimer timer(report, "rotation");
+      for (const PermutationSite& ps : model.permutation_sites()) {
+        bool ok = !ps.consumers.empty();
+        for (const std::string& c : ps.consumers) ok = ok && by_key.count(c) && selects(c);
+        if (!ok) continue;
+        const int64_t k = by_key.at(ps.consumers[0])->in_features();
+        const int64_t g = head_rotation_size(ps, k);
+        if (g == 0 || !has_hadamard(k / g)) continue;
+        fold_head_rotation(ps, by_key);
+        for (const std::string& c : ps.consumers) split[c] = {k / g, g};
+      }
+    }
     for (size_t i = 0; i < sites.size(); ++i) {
       LinearSite& s = *sites[i];
       if (!selects(s.key())) continue;
       {
         PhaseTimer timer(report, "rotation");
-        const uint64_t seed = static_cast<uint64_t>(cfg_.seed) + i;
-        auto rot = std::make_shared<HadamardRotation>(s.in_features(), seed, cfg_.random_signs, s.weight().device());
-        s.set_weight(rot->fold_weight(s.weight()));
-        s.set_input_transform(rot);
         SiteRecord rec;
         rec.key = s.key();
-        rec.texts = {{"rotation", rot->describe()}};
-        rec.numbers = {{"seed", static_cast<double>(seed)}, {"random_signs", cfg_.random_signs ? 1.0 : 0.0}};
+        std::shared_ptr<const InputTransform> rot;
+        const auto it = split.find(s.key());
+        if (it != split.end()) {
+          rot = std::make_shared<HeadRotation>(it->second.first, it->second.second, s.weight().device());
+          rec.texts = {{"rotation", rot->describe() + ", " + std::to_string(it->second.second) +
+                                        " per head folded into the values (H_heads (x) H_head)"}};
+        } else {
+          const uint64_t seed = static_cast<uint64_t>(cfg_.seed) + i;
+          auto h = std::make_shared<HadamardRotation>(s.in_features(), seed, cfg_.random_signs, s.weight().device());
+          rec.texts = {{"rotation", h->describe()}};
+          rec.numbers = {{"seed", static_cast<double>(seed)}, {"random_signs", cfg_.random_signs ? 1.0 : 0.0}};
+          rot = h;
+        }
+        s.set_weight(rot->fold_weight(s.weight()));
+        s.set_input_transform(rot);
         report.sites.push_back(std::move(rec));
       }
       cfg_.order.apply(s, cal, i, 0, report);

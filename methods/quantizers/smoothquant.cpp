@@ -5,17 +5,18 @@
 // fake-quantized in the deployment formats. Then an optional channel ordering of X / s, then
 // round-to-nearest as rtn.
 //
-// Where s lives: as an input transform at each layer (x / s fused into the activation quantize
-// kernel, as nunchaku applies SVDQuant's smoothing; deepcompressor's fuse_when_possible: false).
-// Folding s into the producer instead (the modulation's shift and scale rows, methods.md 3.3, or a
-// preceding linear) gives the same numbers up to round-off and is not done here: a FLUX GELU
-// hidden layer has no linear producer anyway. The weight max is the layer's own: every
-// quantized input of the FLUX adapter feeds one layer (q, k and v are one fused linear).
+// Where s lives: folded offline into the producer where that is exact and the producer is not
+// quantized by this method (FLUX: each norm output's modulation shift and scale rows, methods.md
+// 3.3; the consumers' weights take W s); elsewhere (attention output, MLP hidden after GELU,
+// single-block linear2) as an input transform, x / s in the activation quantize kernel as nunchaku
+// applies SVDQuant's smoothing. Both give the same numbers up to round-off. The weight max is
+// pooled over every consumer of the input (FLUX: one each, q, k and v being one fused linear).
 // Tests: tests/methods/quantizers/smoothquant_test.cpp
 #include <ATen/ATen.h>
 
 #include <cmath>
 #include <limits>
+#include <map>
 #include <memory>
 
 #include "framework/core/error.h"
@@ -23,6 +24,7 @@
 #include "framework/interfaces/model_adapter.h"
 #include "framework/quant/input_transform.h"
 #include "framework/quant/linear_site.h"
+#include "framework/quant/producer_fold.h"
 #include "framework/quant/reorder.h"
 #include "framework/quant/smoothing.h"
 #include "methods/quantizers/phase_timer.h"
@@ -37,6 +39,7 @@ struct SmoothquantConfig {
   bool search = false;
   int64_t grid = 20;
   int64_t search_rows = 256;
+  bool fold = true;
   SiteOrderingKeys order;
   template <class IO> static void map(IO& io, SmoothquantConfig& c) {
     QuantTargets::map_formats(io, c.targets);
@@ -48,6 +51,10 @@ struct SmoothquantConfig {
     io.field("grid", c.grid, "grid points of the alpha search", config::in_range(2, 1000));
     io.field("search_rows", c.search_rows, "calibration reservoir rows per layer the search scores on",
              config::in_range(1, 1e7));
+    io.field("fold", c.fold,
+             "fold 1/s into the producer where that is exact and the producer stays in full precision (a "
+             "modulation's shift and scale rows, methods.md 3.3); elsewhere, or with false, x / s is applied at the "
+             "layer's input (in the activation quantize kernel, as nunchaku does)");
     SiteOrderingKeys::map(io, c.order);
     QuantTargets::map_layers(io, c.targets);
   }
@@ -76,12 +83,47 @@ class Smoothquant final : public ConfiguredPlugin<Method, SmoothquantConfig> {
     if (!cal) throw UsageError("smoothquant needs calibration statistics (calibration.samples > 0)");
     MethodReport report;
     const std::vector<LinearSite*> sites = model.linear_sites();
+    std::map<std::string, LinearSite*> by_key;
+    for (LinearSite* s : sites) by_key[s->key()] = s;
+    std::map<std::string, SiteRecord> records;
+    // Folded first, into producers this method leaves in full precision (a modulation's shift and
+    // scale rows): exact, and it changes nothing another quantizer sees.
+    if (cfg_.fold) {
+      for (const PermutationSite& ps : model.permutation_sites()) {
+        bool ok = !ps.consumers.empty();
+        for (const std::string& c : ps.consumers) ok = ok && by_key.count(c) && selects(c);
+        for (const std::string& p : ps.producers) ok = ok && by_key.count(p) && !selects(p);
+        if (!ok || !scales_foldable(ps, by_key.at(ps.consumers[0])->in_features())) continue;
+        PhaseTimer timer(report, "smoothing");
+        std::vector<LinearSite*> consumers;
+        for (const std::string& c : ps.consumers) consumers.push_back(by_key.at(c));
+        SiteRecord rec;
+        const at::Tensor s = choose_scales(consumers, *cal, rec);
+        fold_scales(ps, s, by_key);
+        std::string into;
+        for (const std::string& p : ps.producers) into += (into.empty() ? "" : ",") + p;
+        rec.texts.emplace_back("folded_into", into);
+        for (LinearSite* c : consumers) {
+          rec.key = c->key();
+          records[c->key()] = rec;
+        }
+      }
+    }
     for (size_t i = 0; i < sites.size(); ++i) {
       LinearSite& site = *sites[i];
       if (!selects(site.key())) continue;
-      {
+      auto it = records.find(site.key());
+      if (it == records.end()) {
         PhaseTimer timer(report, "smoothing");
-        report.sites.push_back(smooth(site, *cal));
+        SiteRecord rec;
+        rec.key = site.key();
+        const at::Tensor s = choose_scales({&site}, *cal, rec);
+        auto scale = std::make_shared<ChannelScale>(s);
+        site.set_weight(scale->fold_weight(site.weight()));
+        site.set_input_transform(scale);
+        report.sites.push_back(std::move(rec));
+      } else {
+        report.sites.push_back(std::move(it->second));
       }
       cfg_.order.apply(site, cal, i, 0, report);
       PhaseTimer timer(report, "quantization");
@@ -91,40 +133,47 @@ class Smoothquant final : public ConfiguredPlugin<Method, SmoothquantConfig> {
   }
 
  private:
-  // Installs x / s at the site and W s as its weight; returns what it decided.
-  SiteRecord smooth(LinearSite& site, const Calibration& cal) const {
-    const at::Tensor w = site.weight();
-    const at::Tensor act_max = cal.pooled(site.key()).absmax.to(w.device());
-    const at::Tensor w_max = w.to(at::kDouble).abs().amax(0);
-    SiteRecord rec;
-    rec.key = site.key();
+  // The scales of the input the consumers share: s = max|X|^alpha / max|W|^(1-alpha), the weight
+  // max pooled over every consumer; alpha fixed or searched on the summed layer-output error.
+  // float32 [K] on the CPU; what was decided goes to rec.
+  at::Tensor choose_scales(const std::vector<LinearSite*>& consumers, const Calibration& cal, SiteRecord& rec) const {
+    const LinearSite& first = *consumers[0];
+    const at::Device dev = first.weight().device();
+    const at::Tensor act_max = cal.pooled(first.key()).absmax.to(dev);
+    at::Tensor w_max;
+    for (const LinearSite* c : consumers) {
+      const at::Tensor m = c->weight().to(at::kDouble).abs().amax(0);
+      w_max = w_max.defined() ? at::maximum(w_max, m) : m;
+    }
     double alpha = cfg_.alpha;
     if (cfg_.search) {
-      at::Tensor rows = calibration_rows(cal, site.key(), -1, w.device(), "smoothquant's alpha search");
+      at::Tensor rows = calibration_rows(cal, first.key(), -1, dev, "smoothquant's alpha search");
       rows = rows.narrow(0, 0, std::min<int64_t>(rows.size(0), cfg_.search_rows));
-      const at::Tensor ref = at::matmul(rows.to(at::kDouble), w.to(at::kDouble).t());
+      std::vector<at::Tensor> refs;
+      for (const LinearSite* c : consumers) refs.push_back(at::matmul(rows.to(at::kDouble), c->weight().to(at::kDouble).t()));
+      auto error = [&](const at::Tensor& s) {
+        double e = 0;
+        for (size_t j = 0; j < consumers.size(); ++j)
+          e += layer_output_error(refs[j], rows / s.to(at::kFloat), consumers[j]->weight().to(at::kDouble) * s, {}, {},
+                                  cfg_.targets.weight_format.impl, cfg_.targets.act_format.impl);
+        return e;
+      };
       double best = std::numeric_limits<double>::infinity();
       std::vector<double> errors;
       for (int64_t g = 1; g < cfg_.grid; ++g) {
         const double a = static_cast<double>(g) / static_cast<double>(cfg_.grid);
-        const at::Tensor s = smoothing_scales(act_max, w_max, a, 1 - a);
-        const double e = layer_output_error(ref, rows / s.to(at::kFloat), w.to(at::kDouble) * s, {}, {},
-                                            cfg_.targets.weight_format.impl, cfg_.targets.act_format.impl);
+        const double e = error(smoothing_scales(act_max, w_max, a, 1 - a));
         errors.push_back(e);
         if (e < best) best = e, alpha = a;  // the first of equal errors: the smallest alpha
       }
       rec.numbers.emplace_back("error", best);
-      rec.numbers.emplace_back("error_unsmoothed", layer_output_error(ref, rows, w, {}, {}, cfg_.targets.weight_format.impl,
-                                                                      cfg_.targets.act_format.impl));
+      rec.numbers.emplace_back("error_unsmoothed", error(at::ones_like(act_max)));
       rec.tensors.emplace_back("search_errors", at::tensor(errors, at::kDouble));
     }
     const at::Tensor s = smoothing_scales(act_max, w_max, alpha, 1 - alpha).to(at::kCPU, at::kFloat);
-    auto scale = std::make_shared<ChannelScale>(s);
-    site.set_weight(scale->fold_weight(w));
-    site.set_input_transform(scale);
     rec.numbers.emplace_back("alpha", alpha);
     rec.tensors.emplace_back("scales", s);
-    return rec;
+    return s;
   }
 };
 

@@ -11,6 +11,7 @@
 #include "framework/interfaces/number_format.h"
 #include "framework/quant/input_transform.h"
 #include "framework/quant/linear_site.h"
+#include "framework/quant/output_map.h"
 #include "framework/registry/registries.h"
 #include "tests/common/builtin_model.h"
 
@@ -110,8 +111,10 @@ TEST_P(MethodConformance, with_quantization_off_every_transform_is_exact) {
 
 // The method's own offline transforms, site by site, with quantization off: the weight the
 // quantizer sees plus the low-rank branch equals the full-precision weight seen through the site's
-// input transform (rotation, smoothing, gathers) in its absorbed row and column orders. For
-// svdquant this is "branch + residual reconstructs the smoothed weight".
+// input transform (rotation, smoothing, gathers) in its absorbed row and column orders and
+// through the maps that folds into neighbouring layers left (SmoothQuant's 1/s in a modulation,
+// QuaRot's per-head V rotation). For svdquant this is "branch + residual reconstructs the
+// smoothed weight".
 TEST_P(MethodConformance, with_quantization_off_each_site_reconstructs_its_transformed_weight) {
   auto reference = test::builtin_flux();
   const auto fp = reference->linear_sites();
@@ -122,9 +125,11 @@ TEST_P(MethodConformance, with_quantization_off_each_site_reconstructs_its_trans
       const SiteState& st = sites[i]->state();
       at::Tensor w = fp[i]->weight().to(at::kDouble);
       if (st.output_order.defined()) w = w.index_select(0, st.output_order);
-      if (st.input_transform) {
+      if (st.output_map) w = st.output_map->fold_rows(w);  // rows a fold changed (a modulation's)
+      if (st.input_transform || st.input_map) {
         if (st.input_order.defined()) w = w.index_select(1, st.input_order);
-        w = st.input_transform->fold_weight(w);
+        if (st.input_map) w = st.input_map->fold_weight(w);  // a producer fold's inverse
+        if (st.input_transform) w = st.input_transform->fold_weight(w);
       } else if (st.column_order.defined()) {
         w = w.index_select(1, st.column_order);
       }

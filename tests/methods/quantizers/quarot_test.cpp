@@ -25,17 +25,36 @@ TEST(quarot, rotations_per_layer_seeded_and_recorded) {
   const MethodReport r = m->apply(*model, nullptr);
   const auto sites = model->linear_sites();
   size_t rec = 0;
+  int split = 0;
   for (size_t i = 0; i < sites.size(); ++i) {
     if (!m->selects(sites[i]->key())) continue;
-    const auto* rot = dynamic_cast<const HadamardRotation*>(sites[i]->input_transform());
-    ASSERT_NE(rot, nullptr) << sites[i]->key();
-    EXPECT_TRUE(at::equal(rot->signs(), HadamardRotation(sites[i]->in_features(), 5 + i, true, at::kCPU).signs()));
     ASSERT_LT(rec, r.sites.size());
     EXPECT_EQ(r.sites[rec].key, sites[i]->key());
-    EXPECT_EQ(r.sites[rec].numbers.at(0).second, double(5 + i));
+    if (sites[i]->key().find(".attn.proj") != std::string::npos) {
+      // V/O: H_head folded into the values (the proj's input map), only the heads rotated online.
+      ASSERT_NE(dynamic_cast<const HeadRotation*>(sites[i]->input_transform()), nullptr) << sites[i]->key();
+      EXPECT_EQ(sites[i]->state().input_map->describe(), "sylvester block 32") << sites[i]->key();
+      EXPECT_EQ(r.sites[rec].texts.at(0).second,
+                "hadamard over 4 heads, 32 per head folded into the values (H_heads (x) H_head)");
+      ++split;
+    } else {
+      const auto* rot = dynamic_cast<const HadamardRotation*>(sites[i]->input_transform());
+      ASSERT_NE(rot, nullptr) << sites[i]->key();
+      EXPECT_TRUE(at::equal(rot->signs(), HadamardRotation(sites[i]->in_features(), 5 + i, true, at::kCPU).signs()));
+      EXPECT_EQ(r.sites[rec].numbers.at(0).second, double(5 + i));
+    }
     ++rec;
   }
   EXPECT_EQ(rec, r.sites.size());
+  EXPECT_EQ(split, 4);  // img and txt proj of 2 double blocks
+  // The qkv layers took R on their value rows, recorded as an output map.
+  for (LinearSite* s : model->linear_sites())
+    if (s->key().find(".attn.qkv") != std::string::npos) EXPECT_NE(s->state().output_map, nullptr) << s->key();
+  auto full = test::builtin_flux();
+  test::make_plugin<Method>(test::builtin(), "{name: quarot, vo_heads: false, " + kInt4 + "}")->apply(*full, nullptr);
+  for (LinearSite* s : full->linear_sites())
+    if (s->key().find(".attn.proj") != std::string::npos)
+      EXPECT_NE(dynamic_cast<const HadamardRotation*>(s->input_transform()), nullptr) << s->key();
   // linear2 reads 640 = 20 x 32 channels.
   for (const SiteRecord& s : r.sites)
     if (s.key == "single.0.linear2") EXPECT_EQ(s.texts.at(0).second, "hadamard 20x32");

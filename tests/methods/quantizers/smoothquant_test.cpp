@@ -4,6 +4,8 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "framework/core/error.h"
 #include "framework/experiment/result_paths.h"
 #include "framework/experiment/runner.h"
@@ -11,6 +13,7 @@
 #include "framework/io/hdf5_file.h"
 #include "framework/quant/input_transform.h"
 #include "framework/quant/linear_site.h"
+#include "framework/quant/output_map.h"
 #include "framework/quant/smoothing.h"
 #include "tests/common/builtin_model.h"
 #include "tests/common/error_text.h"
@@ -52,24 +55,50 @@ TEST_F(SmoothquantTest, scales_are_the_formula_on_calibration_statistics) {
   auto model = test::builtin_flux();
   auto m = test::make_plugin<Method>(test::builtin(), "{name: smoothquant, alpha: 0.5, " + kInt4 + "}");
   const MethodReport r = m->apply(*model, cal_);
+  std::map<std::string, const SiteRecord*> recs;
+  for (const SiteRecord& rec : r.sites) recs[rec.key] = &rec;
   const auto fps = fp->linear_sites(), sites = model->linear_sites();
-  size_t checked = 0;
+  int folded = 0, transformed = 0;
   for (size_t i = 0; i < sites.size(); ++i) {
+    const SiteState& st = sites[i]->state();
     if (!m->selects(sites[i]->key())) {
-      EXPECT_EQ(sites[i]->input_transform(), nullptr);
+      EXPECT_EQ(st.input_transform, nullptr);
       continue;
     }
     const at::Tensor s = smoothing_scales(cal_->pooled(sites[i]->key()).absmax,
                                           fps[i]->weight().to(at::kDouble).abs().amax(0), 0.5, 0.5);
-    ASSERT_NE(sites[i]->input_transform(), nullptr);
-    EXPECT_TRUE(at::allclose(sites[i]->input_transform()->channel_divisor(), s.to(at::kFloat), 1e-6, 0)) << sites[i]->key();
-    ASSERT_LT(checked, r.sites.size());
-    EXPECT_EQ(r.sites[checked].key, sites[i]->key());
-    EXPECT_TRUE(at::equal(r.sites[checked].tensors.at(0).second, sites[i]->input_transform()->channel_divisor()));
-    ++checked;
+    ASSERT_EQ(recs.count(sites[i]->key()), 1u) << sites[i]->key();
+    const SiteRecord& rec = *recs.at(sites[i]->key());
+    // Norm outputs: 1/s folded into the modulation (its shift and scale rows); elsewhere x / s at the input.
+    const bool fold = !rec.texts.empty() && rec.texts[0].first == "folded_into";
+    const InputTransform* where = fold ? st.input_map.get() : st.input_transform.get();
+    ASSERT_NE(where, nullptr) << sites[i]->key();
+    EXPECT_EQ(fold ? st.input_transform : st.input_map, nullptr) << sites[i]->key();
+    EXPECT_TRUE(at::allclose(where->channel_divisor(), s.to(at::kFloat), 1e-6, 0)) << sites[i]->key();
+    EXPECT_TRUE(at::equal(rec.tensors.at(0).second, where->channel_divisor()));
+    if (fold) {
+      // The stream's modulation: "double.0.img.attn.qkv" -> "double.0.img.mod", "single.1.linear1" -> "single.1.mod".
+      const std::string& k = sites[i]->key();
+      const size_t n = k[0] == 'd' ? 3 : 2;
+      size_t pos = 0;
+      for (size_t part = 0; part < n; ++part) pos = k.find('.', pos) + 1;
+      EXPECT_EQ(rec.texts[0].second, k.substr(0, pos) + "mod") << k;
+    }
+    (fold ? folded : transformed)++;
   }
-  EXPECT_EQ(checked, r.sites.size());
-  EXPECT_GT(checked, 10u);
+  EXPECT_EQ(folded, 10);       // qkv and mlp.up of both streams of 2 double blocks, linear1 of 2 single blocks
+  EXPECT_EQ(transformed, 10);  // attention proj, mlp.down, linear2
+}
+
+TEST_F(SmoothquantTest, fold_false_applies_every_scale_at_the_input) {
+  auto model = test::builtin_flux();
+  auto m = test::make_plugin<Method>(test::builtin(), "{name: smoothquant, fold: false, " + kInt4 + "}");
+  m->apply(*model, cal_);
+  for (LinearSite* s : model->linear_sites()) {
+    EXPECT_EQ(s->state().input_map, nullptr) << s->key();
+    EXPECT_EQ(s->state().output_map, nullptr) << s->key();
+    if (m->selects(s->key())) EXPECT_EQ(s->input_transform()->describe(), "scale") << s->key();
+  }
 }
 
 TEST_F(SmoothquantTest, the_search_keeps_the_alpha_of_lowest_error) {
@@ -112,6 +141,17 @@ TEST_F(SmoothquantTest, per_layer_decisions_reach_the_result_file) {
   // The weight error compares the smoothed quantized weight with the smoothed full-precision one.
   const at::Tensor w = h.read(result_paths::variant_weight_rel_mse("sq"));
   EXPECT_LT(w.nan_to_num(0).max().item<double>(), 0.1);
+  // A modulation that took 1/s is compared through its output map: round-off, not an error.
+  const std::vector<std::string> keys = h.read_strings(result_paths::kLayerKey);
+  const at::Tensor iso = h.read(result_paths::variant_tf_isolated("sq"));
+  int mods = 0;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (keys[i].size() < 4 || keys[i].substr(keys[i].size() - 4) != ".mod") continue;
+    EXPECT_LT(iso[static_cast<int64_t>(i)].max().item<double>(), 1e-10) << keys[i];
+    EXPECT_EQ(w[static_cast<int64_t>(i)].item<double>(), 0) << keys[i];
+    ++mods;
+  }
+  EXPECT_EQ(mods, 6);
 }
 
 }  // namespace
