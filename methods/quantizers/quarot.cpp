@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 
+#include "framework/core/error.h"
 #include "framework/interfaces/model_adapter.h"
 #include "framework/quant/hadamard.h"
 #include "framework/quant/linear_site.h"
@@ -96,7 +97,12 @@ class Quarot final : public ConfiguredPlugin<Method, QuarotConfig> {
                                         " per head folded into the values (H_heads (x) H_head)"}};
         } else {
           const uint64_t seed = static_cast<uint64_t>(cfg_.seed) + i;
-          auto h = std::make_shared<HadamardRotation>(s.in_features(), seed, cfg_.random_signs, s.weight().device());
+          std::shared_ptr<HadamardRotation> h;
+          try {
+            h = std::make_shared<HadamardRotation>(s.in_features(), seed, cfg_.random_signs, s.weight().device());
+          } catch (const UsageError& e) {
+            throw UsageError("quarot: layer '" + s.key() + "': " + e.what() + "; leave it out with 'skip'");
+          }
           rec.texts = {{"rotation", h->describe()}};
           rec.numbers = {{"seed", static_cast<double>(seed)}, {"random_signs", cfg_.random_signs ? 1.0 : 0.0}};
           rot = h;

@@ -9,6 +9,7 @@
 #include "framework/quant/linear_site.h"
 #include "framework/quant/rotation.h"
 #include "tests/common/builtin_model.h"
+#include "tests/common/error_text.h"
 
 namespace pqlab {
 namespace {
@@ -65,6 +66,16 @@ TEST(quarot, rotations_per_layer_seeded_and_recorded) {
   const at::Tensor x = model->sample_inputs(1, 3);
   EXPECT_FALSE(at::equal(run_trajectory(*model, x, 0), run_trajectory(*other, x, 0)));
   EXPECT_TRUE(at::equal(run_trajectory(*model, x, 0), run_trajectory(*same, x, 0)));
+}
+
+TEST(quarot, a_width_without_a_hadamard_matrix_names_the_layer) {
+  auto m = test::make_plugin<Method>(test::builtin(), "{name: quarot, weight_format: int}");
+  auto toy = test::make_plugin<ModelAdapter>(test::builtin(), "{adapter: toy_mlp, hidden: 52, blocks: 1}");
+  toy->load();
+  const std::string msg = test::message_of([&] { m->apply(*toy, nullptr); });
+  EXPECT_NE(msg.find("quarot: layer '"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("': no Hadamard rotation of size 52: it must be 2^n times 1 or a Paley order"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("; leave it out with 'skip'"), std::string::npos) << msg;
 }
 
 TEST(quarot, an_ordering_sorts_the_rotated_channels) {
