@@ -152,6 +152,12 @@ TEST_F(SmoothquantTest, per_layer_decisions_reach_the_result_file) {
     ++mods;
   }
   EXPECT_EQ(mods, 6);
+  // Peak device memory is not measured for a CPU model: -1, not a made-up 0.
+  std::map<std::string, std::string> root, var;
+  for (const auto& [k, v] : h.attrs("/")) root[k] = v;
+  for (const auto& [k, v] : h.attrs(result_paths::variant("sq"))) var[k] = v;
+  EXPECT_EQ(root["peak_device_bytes_calibration"], "-1");
+  EXPECT_EQ(var["peak_device_bytes_apply"], "-1");
 }
 
 }  // namespace
