@@ -8,7 +8,9 @@
 //   permute_then_rotate (hypothesis 2): PermuQuant's permutations at the adapter's permutation
 //     sites (absorbed into producers, or a gather at norm outputs), accepted on the error measured
 //     with the rotation in place, then a block rotation with block = the weight format's
-//     quantization group (regular Hadamard when the group is a power of 4, else Sylvester). With
+//     quantization group (regular Hadamard when the group is a power of 4, else Sylvester; a group
+//     that is not a power of two, e.g. a whole 640-channel row, in blocks of the largest power of
+//     two dividing it). With
 //     a rotation inside each group the group scale follows the group's l2 norm, so clustering
 //     should help less; PeRQ argues for balancing groups instead. Both are measured, not assumed.
 // The paired control (ordering identity) is the rotation alone: convrot for rotate_then_permute.
@@ -141,13 +143,17 @@ class PermuquantH final : public ConfiguredPlugin<Method, PermuquantHConfig> {
     while (v > 1 && v % 4 == 0) v /= 4;
     return v == 1 ? BlockHadamard::regular : BlockHadamard::sylvester;
   }
-  // The weight format's quantization group for K input channels (per-row formats: K).
+  // The rotation block of permute_then_rotate for K input channels: the weight format's
+  // quantization group (per-row formats: K), or, when the group is not a power of two (a
+  // per-channel format on FLUX's 15360-wide linear2), the largest power of two dividing it, so
+  // that every block stays inside one group.
   int64_t group_size(int64_t k) const {
     const int64_t g = cfg_.targets.weight_format->encode(at::zeros({1, k})).group_size;
-    if (g < 2 || (g & (g - 1)) != 0)
+    const int64_t b = g & -g;  // largest power of two dividing g
+    if (b < 2)
       throw UsageError("permuquant_h permute_then_rotate: the weight format's group of " + std::to_string(g) +
-                       " channels (K = " + std::to_string(k) + ") is not a power of two, so no Hadamard block fits it");
-    return g;
+                       " channels (K = " + std::to_string(k) + ") is odd, so no Hadamard block fits inside it");
+    return b;
   }
   static at::Device device_of(ModelAdapter& model) {
     const auto sites = model.linear_sites();

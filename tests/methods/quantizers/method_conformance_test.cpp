@@ -143,7 +143,7 @@ TEST_P(MethodConformance, with_quantization_off_each_site_reconstructs_its_trans
 TEST_P(MethodConformance, with_quantization_on_shapes_dtypes_and_finite_changed_outputs) {
   auto reference = test::builtin_flux();
   const auto fp = reference->linear_sites();
-  for (const char* format : {"{name: int, bits: 4, group_size: 16}", "nvfp4"}) {
+  for (const char* format : {"{name: int, bits: 4, group_size: 16}", "nvfp4", "mxfp4"}) {
     for (const char* ordering : kOrderings) {
       const std::string what = GetParam() + " " + format + " " + ordering;
       auto model = applied(*method(format, ordering));

@@ -5,6 +5,8 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "framework/core/error.h"
 #include "framework/interfaces/method.h"
 #include "framework/quant/linear_site.h"
@@ -85,6 +87,19 @@ TEST_F(PermuquantHTest, permute_then_rotate_rotates_each_quantization_group) {
                                                      "only: [\"double.*.mlp.*\"]}")
                                ->apply(*g32, cal_);
   for (const SiteRecord& s : r32.sites) EXPECT_EQ(s.texts.at(0).second, "sylvester block 32") << s.key;
+  // Per-channel weights: the group is the whole row (K = 128, 512, 640); 640 is rotated in blocks
+  // of 128, the largest power of two that divides it.
+  auto row = test::builtin_flux();
+  const MethodReport rr = test::make_plugin<Method>(test::builtin(),
+                                                    "{name: permuquant_h, variant: permute_then_rotate, "
+                                                    "weight_format: {name: int, bits: 8, group_size: channel}, "
+                                                    "only: [\"single.0.*\", \"double.0.img.mlp.*\"]}")
+                              ->apply(*row, cal_);
+  std::map<std::string, std::string> rot;
+  for (const SiteRecord& s : rr.sites) rot[s.key] = s.texts.at(0).second;
+  EXPECT_EQ(rot.at("single.0.linear2"), "sylvester block 128");
+  EXPECT_EQ(rot.at("double.0.img.mlp.down"), "sylvester block 512");
+  EXPECT_EQ(rot.at("double.0.img.mlp.up"), "sylvester block 128");
 }
 
 }  // namespace
