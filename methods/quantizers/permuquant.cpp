@@ -14,6 +14,7 @@
 #include "framework/interfaces/model_adapter.h"
 #include "framework/quant/reorder.h"
 #include "framework/registry/registries.h"
+#include "methods/quantizers/acceptance_keys.h"
 #include "methods/quantizers/quant_targets.h"
 
 namespace pqlab::methods {
@@ -22,32 +23,16 @@ struct PermuquantConfig {
   QuantTargets targets;
   Plugin<Ordering> ordering{"joint_second_moment", nullptr};
   int64_t ordering_bucket = -1;
-  double tau = 0;
-  std::string accept_error = "layer_output";
-  int64_t accept_bucket = -1;
-  int64_t accept_rows = 256;
+  AcceptanceKeys accept;
   template <class IO> static void map(IO& io, PermuquantConfig& c) {
     QuantTargets::map_formats(io, c.targets);
     config::plugin_field(io, "ordering", c.ordering, "the channel ordering proposed at each permutation site");
     io.field("ordering_bucket", c.ordering_bucket,
              "calibration timestep bucket the ordering's statistics come from; -1 = pooled over every step",
              config::in_range(-1, 1e6));
-    io.field("tau", c.tau,
-             "accept a permutation iff (E_orig - E_perm) / E_orig > tau (0 = any decrease; methods.md suggests 0-0.05)",
-             config::in_range(0, 1));
-    io.field("accept_error", c.accept_error,
-             "what E measures on the calibration rows: layer_output (||XW^T - Q(XP)Q(WP)^T||^2 over every consumer), "
-             "weight (||WP - Q(WP)||^2) or activation (||XP - Q(XP)||^2)",
-             config::one_of({"layer_output", "weight", "activation"}));
-    io.field("accept_bucket", c.accept_bucket,
-             "calibration timestep bucket whose reservoir rows E is measured on; -1 = the pooled reservoir",
-             config::in_range(-1, 1e6));
-    io.field("accept_rows", c.accept_rows,
-             "calibration reservoir rows per site it asks for (the run keeps max(this, calibration.keep_rows))",
-             config::in_range(1, 1e7));
+    AcceptanceKeys::map(io, c.accept);
     QuantTargets::map_layers(io, c.targets);
-    io.check(!io.reading() || c.accept_error != "activation" || c.targets.act_format.impl != nullptr, "accept_error",
-             "accept_error 'activation' needs an act_format");
+    AcceptanceKeys::check(io, c.accept, c.targets);
   }
 };
 
@@ -56,7 +41,7 @@ class Permuquant final : public ConfiguredPlugin<Method, PermuquantConfig> {
   using ConfiguredPlugin::ConfiguredPlugin;
   std::string describe() const override {
     return "permuquant " + weight_format_label() + " / " + act_format_label() + " + " + cfg_.ordering->describe() +
-           ", tau=" + std::to_string(cfg_.tau).substr(0, 6) + " on " + cfg_.accept_error;
+           ", tau=" + std::to_string(cfg_.accept.tau).substr(0, 6) + " on " + cfg_.accept.accept_error;
   }
   std::string weight_format_label() const override { return cfg_.targets.weight_label(); }
   std::string act_format_label() const override { return cfg_.targets.act_label(); }
@@ -66,20 +51,13 @@ class Permuquant final : public ConfiguredPlugin<Method, PermuquantConfig> {
     // An identity ordering proposes nothing, so there is nothing to accept (the paired control).
     if (cfg_.ordering->is_identity()) return n;
     n.statistics = true;
-    n.keep_rows = cfg_.accept_rows;
+    n.keep_rows = cfg_.accept.accept_rows;
     return n;
   }
   MethodReport apply(ModelAdapter& model, const Calibration* calibration) const override {
     MethodReport report;
     if (!cfg_.ordering->is_identity()) {
-      AcceptanceRule rule;
-      rule.tau = cfg_.tau;
-      rule.error = cfg_.accept_error == "weight"       ? AcceptError::weight
-                   : cfg_.accept_error == "activation" ? AcceptError::activation
-                                                       : AcceptError::layer_output;
-      rule.weight_format = cfg_.targets.weight_format.impl;
-      rule.act_format = cfg_.targets.act_format.impl;
-      rule.bucket = cfg_.accept_bucket;
+      AcceptanceRule rule = cfg_.accept.rule(cfg_.targets);
       ReorderOptions o;
       o.ordering = cfg_.ordering.impl.get();
       o.ordering_name = cfg_.ordering.name;

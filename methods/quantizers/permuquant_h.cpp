@@ -28,6 +28,7 @@
 #include "framework/quant/rotation.h"
 #include "framework/quant/site_reorder.h"
 #include "methods/quantizers/phase_timer.h"
+#include "methods/quantizers/acceptance_keys.h"
 #include "methods/quantizers/quant_targets.h"
 
 namespace pqlab::methods {
@@ -38,10 +39,7 @@ struct PermuquantHConfig {
   int64_t block = 256;
   Plugin<Ordering> ordering{"joint_second_moment", nullptr};
   int64_t ordering_bucket = -1;
-  double tau = 0;
-  std::string accept_error = "layer_output";
-  int64_t accept_bucket = -1;
-  int64_t accept_rows = 256;
+  AcceptanceKeys accept;
   template <class IO> static void map(IO& io, PermuquantHConfig& c) {
     QuantTargets::map_formats(io, c.targets);
     io.field("variant", c.variant,
@@ -54,19 +52,12 @@ struct PermuquantHConfig {
     io.field("ordering_bucket", c.ordering_bucket,
              "calibration timestep bucket the ordering's statistics come from; -1 = pooled over every step",
              config::in_range(-1, 1e6));
-    io.field("tau", c.tau, "accept a permutation iff (E_orig - E_perm) / E_orig > tau", config::in_range(0, 1));
-    io.field("accept_error", c.accept_error, "what E measures: layer_output, weight or activation (as permuquant)",
-             config::one_of({"layer_output", "weight", "activation"}));
-    io.field("accept_bucket", c.accept_bucket,
-             "calibration timestep bucket whose reservoir rows E is measured on; -1 = the pooled reservoir",
-             config::in_range(-1, 1e6));
-    io.field("accept_rows", c.accept_rows, "calibration reservoir rows per layer it asks for", config::in_range(1, 1e7));
+    AcceptanceKeys::map(io, c.accept);
     QuantTargets::map_layers(io, c.targets);
     int64_t v = c.block;
     while (v > 1 && v % 4 == 0) v /= 4;
     io.check(v == 1, "block", "the rotation block must be a power of 4 (4, 16, 64, 256, ...)");
-    io.check(!io.reading() || c.accept_error != "activation" || c.targets.act_format.impl != nullptr, "accept_error",
-             "accept_error 'activation' needs an act_format");
+    AcceptanceKeys::check(io, c.accept, c.targets);
   }
 };
 
@@ -75,7 +66,7 @@ class PermuquantH final : public ConfiguredPlugin<Method, PermuquantHConfig> {
   using ConfiguredPlugin::ConfiguredPlugin;
   std::string describe() const override {
     return "permuquant_h " + weight_format_label() + " / " + act_format_label() + ", " + cfg_.variant + " + " +
-           cfg_.ordering->describe() + ", tau=" + std::to_string(cfg_.tau).substr(0, 6);
+           cfg_.ordering->describe() + ", tau=" + std::to_string(cfg_.accept.tau).substr(0, 6);
   }
   std::string weight_format_label() const override { return cfg_.targets.weight_label(); }
   std::string act_format_label() const override { return cfg_.targets.act_label(); }
@@ -84,19 +75,12 @@ class PermuquantH final : public ConfiguredPlugin<Method, PermuquantHConfig> {
     CalibrationNeeds n;
     if (cfg_.ordering->is_identity()) return n;
     n.statistics = true;
-    n.keep_rows = cfg_.accept_rows;
+    n.keep_rows = cfg_.accept.accept_rows;
     return n;
   }
 
   MethodReport apply(ModelAdapter& model, const Calibration* cal) const override {
-    AcceptanceRule rule;
-    rule.tau = cfg_.tau;
-    rule.error = cfg_.accept_error == "weight"       ? AcceptError::weight
-                 : cfg_.accept_error == "activation" ? AcceptError::activation
-                                                     : AcceptError::layer_output;
-    rule.weight_format = cfg_.targets.weight_format.impl;
-    rule.act_format = cfg_.targets.act_format.impl;
-    rule.bucket = cfg_.accept_bucket;
+    AcceptanceRule rule = cfg_.accept.rule(cfg_.targets);
     const bool order = !cfg_.ordering->is_identity();
     MethodReport report;
     const bool rotate_first = cfg_.variant == "rotate_then_permute";
