@@ -18,7 +18,9 @@ namespace {
 
 // clang-format off
 const Command kCommands[] = {
-  {"run",          "run <experiment.yaml> [--set key.path=value ...] [--out DIR]", "run an experiment and write its HDF5 result", &command_run},
+  {"run",          "run <experiment.yaml> [--set key.path=value ...] [--out DIR] | run --task <sweep task dir>", "run an experiment and write its HDF5 result", &command_run},
+  {"sweep",        "sweep <experiment.yaml> [--grid key=a,b ...] [--zip key=a,b ...] [--set key=value ...] [--launcher local|slurm] [--dry-run | --status]",
+                                                                                   "expand a sweep into runs and run, resume or submit them", &command_sweep},
   {"validate",     "validate <experiment.yaml> [--set key.path=value ...]",        "parse and build an experiment without running it", &command_validate},
   {"list",         "list [kind]",                                                  "list registered plugins per kind", &command_list},
   {"explain",      "explain <kind> <name>",                                        "show a plugin's config keys: type, default, help", &command_explain},

@@ -27,5 +27,6 @@ int command_explain(CommandContext& c);
 int command_inspect(CommandContext& c);
 int command_quant_tensor(CommandContext& c);
 int command_sample(CommandContext& c);
+int command_sweep(CommandContext& c);
 
 }  // namespace pqlab::cli

@@ -395,6 +395,14 @@ std::string to_yaml(const Node& n) {
   return std::string(e.c_str()) + "\n";
 }
 
+std::string to_flow_yaml(const Node& n) {
+  YAML::Emitter e;
+  e.SetSeqFormat(YAML::Flow);
+  e.SetMapFormat(YAML::Flow);
+  emit(e, n);
+  return e.c_str();
+}
+
 std::vector<std::string> default_search_dirs(const std::string& experiment_path) {
   std::vector<std::string> dirs;
   dirs.push_back(path_normal(path_join(path_join(path_parent(experiment_path), ".."), "configs")));

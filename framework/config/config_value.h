@@ -103,6 +103,9 @@ void apply_set(Node& root, const std::string& assignment, ErrorList& errors, con
 
 /// Emits the tree as block-style YAML (keys in order).
 std::string to_yaml(const Node& n);
+/// Emits the tree on one line in flow style ("[16, 32]", "{name: int, bits: 4}", "identity"),
+/// such that apply_set("key=" + text) reads it back as the same tree.
+std::string to_flow_yaml(const Node& n);
 
 /// Standard search folders for `include:`: the experiment's ../configs and the source tree's.
 std::vector<std::string> default_search_dirs(const std::string& experiment_path);

@@ -65,7 +65,25 @@ std::unique_ptr<VariantSpec> control_of(VariantSpec& v, const Registries& regist
 
 ExperimentSpec load_experiment(const std::string& path, const std::vector<std::string>& sets,
                                const Registries& registries) {
-  const config::Node root = config::load_config_tree(path, sets);
+  config::Node root = config::load_config_tree(path, sets);
+  const bool has_sweep = strip_sweep(root) != nullptr;
+  ExperimentSpec spec = load_experiment_tree(root, path, registries);
+  spec.has_sweep = has_sweep;
+  return spec;
+}
+
+std::unique_ptr<config::Node> strip_sweep(config::Node& root) {
+  for (size_t i = 0; i < root.map.size(); ++i)
+    if (root.map[i].first == "sweep") {
+      auto sweep = std::make_unique<config::Node>(std::move(root.map[i].second));
+      root.map.erase(root.map.begin() + static_cast<std::ptrdiff_t>(i));
+      root.key_origins.erase(root.key_origins.begin() + static_cast<std::ptrdiff_t>(i));
+      return sweep;
+    }
+  return nullptr;
+}
+
+ExperimentSpec load_experiment_tree(const config::Node& root, const std::string& path, const Registries& registries) {
   config::ErrorList errors;
   ExperimentSpec spec;
   config::read_typed_config(root, "experiment", &registries, errors, spec);

@@ -2,10 +2,12 @@
 // overrides). Nothing past this point sees YAML.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "framework/config/config_io.h"
+#include "framework/config/config_value.h"
 #include "framework/experiment/calibration.h"
 #include "framework/core/excerpt.h"
 #include "framework/core/paths.h"
@@ -160,6 +162,7 @@ struct ExperimentSpec {
   uint64_t bootstrap_seed() const { return static_cast<uint64_t>(seed) * 1000003ULL + 3; }
 
   std::string source_path;    ///< the YAML file it came from
+  bool has_sweep = false;     ///< the file has a `sweep:` block (`pqlab sweep` expands it; `run` ignores it)
   std::string resolved_yaml;  ///< every key with its final value (includes, --set and defaults applied)
 };
 
@@ -169,6 +172,14 @@ struct ExperimentSpec {
 /// sets: "--set key.path=value" overrides (without the flag), applied after includes.
 ExperimentSpec load_experiment(const std::string& path, const std::vector<std::string>& sets,
                                const Registries& registries);
+
+/// Removes the `sweep:` block from an experiment tree and returns it (null when there is none):
+/// a sweep describes many runs, so no single run's config holds it (framework/sweep/).
+std::unique_ptr<config::Node> strip_sweep(config::Node& root);
+
+/// load_experiment on a tree already loaded (config::load_config_tree) and stripped of its sweep
+/// block; `path` is the file it came from (default name, messages).
+ExperimentSpec load_experiment_tree(const config::Node& root, const std::string& path, const Registries& registries);
 
 /// Resolved YAML of any config struct (via its map()).
 std::string dump_experiment(ExperimentSpec& spec);

@@ -13,6 +13,7 @@
 #include "framework/config/config_value.h"
 #include "framework/config/config_writer.h"
 #include "framework/core/device_memory.h"
+#include "framework/core/host.h"
 #include "framework/core/partial_files.h"
 #include "framework/core/progress.h"
 #include "framework/core/paths.h"
@@ -20,6 +21,7 @@
 #include "framework/io/hdf5_file.h"
 #include "framework/io/png.h"
 #include "framework/experiment/calibration.h"
+#include "framework/experiment/calibration_cache.h"
 #include "framework/experiment/result_paths.h"
 #include "framework/experiment/step_evaluation.h"
 #include "framework/experiment/trajectory.h"
@@ -30,21 +32,6 @@
 
 namespace pqlab {
 namespace {
-
-std::string now_iso8601() {
-  const auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-std::string hostname() {
-  char buf[256] = {0};
-  gethostname(buf, sizeof buf - 1);
-  return buf;
-}
 
 std::string torch_version() {
   return std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
@@ -121,6 +108,24 @@ Calibration calibrate(ModelAdapter& model, const std::vector<LinearSite*>& sites
   for (int64_t i = 0; i < c.samples; ++i) cal.samples.push_back(first + i);
   cal.prompts = model.prompts(first, c.samples);
   return cal;
+}
+
+// What the calibration statistics of this run depend on (calibration_cache.h).
+std::string calibration_identity_of(ExperimentSpec& spec, const std::vector<LinearSite*>& sites, int64_t keep_rows) {
+  config::Node model, calibration;
+  {
+    config::ConfigWriter w(model);
+    config::plugin_field(w, "model", spec.model, "");
+  }
+  {
+    config::ConfigWriter w(calibration);
+    CalibrationSpec::map(w, spec.calibration);
+  }
+  std::vector<std::string> keys;
+  for (const LinearSite* s : sites) keys.push_back(s->key());
+  const int64_t first = spec.calibration.first_sample >= 0 ? spec.calibration.first_sample : spec.data.eval_samples;
+  return calibration_identity(config::to_yaml(model), config::to_yaml(calibration), first, spec.seed, spec.threads,
+                              keep_rows, keys);
 }
 
 void write_calibration(H5Writer& h5, const Calibration& cal, int64_t keep_rows, bool store_rows) {
@@ -306,7 +311,21 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
   auto t_stage = Clock::now();
   const std::string device = model.device();
   reset_peak_device_memory(device);
-  if (calibrated) cal = calibrate(model, selected, spec, keep_rows, progress);
+  std::string cache_path;
+  bool cache_hit = false;
+  if (calibrated && opts.calibration_cache_dir.empty()) {
+    cal = calibrate(model, selected, spec, keep_rows, progress);
+  } else if (calibrated) {
+    CachedCalibration c = cached_calibration(opts.calibration_cache_dir,
+                                             calibration_identity_of(spec, selected, keep_rows), device,
+                                             [&] { return calibrate(model, selected, spec, keep_rows, progress); });
+    cal = std::move(c.cal);
+    cache_path = c.path;
+    cache_hit = c.hit;
+    if (opts.diagnostics)
+      *opts.diagnostics << "pqlab: note: calibration " << (cache_hit ? "read from" : "computed and stored in")
+                        << " the cache '" << cache_path << "'\n";
+  }
   const double seconds_calibration = since(t_stage);
   const int64_t peak_calibration = peak_device_memory(device);
   t_stage = Clock::now();
@@ -552,7 +571,7 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
   h5.set_attr("/", "config", spec.resolved_yaml);
   h5.set_attr("/", "config_source", spec.source_path);
   h5.set_attr("/", "seed", spec.seed);
-  h5.set_attr("/", "host", hostname());
+  h5.set_attr("/", "host", host_name());
   h5.set_attr("/", "start_time", start);
   h5.set_attr("/", "end_time", now_iso8601());
   h5.set_attr("/", "torch_version", torch_version());
@@ -565,6 +584,11 @@ RunSummary run_experiment(ExperimentSpec& spec, const RunOptions& opts) {
   h5.set_attr("/", "steps", steps);
   h5.set_attr("/", "seconds_calibration", seconds_calibration);
   h5.set_attr("/", "seconds_reference", seconds_reference);
+  if (!cache_path.empty()) {
+    // The statistics are identical either way; these say where they came from.
+    h5.set_attr("/", "calibration_cache", cache_path);
+    h5.set_attr("/", "calibration_cache_hit", cache_hit);
+  }
   // -1: not measured (CPU model, or a build without CUDA headers).
   h5.set_attr("/", "peak_device_bytes_calibration", peak_calibration);
   h5.commit();

@@ -25,6 +25,8 @@ struct RunOptions {
   /// line in place (only for a terminal; logs get plain lines).
   std::ostream* progress = nullptr;
   bool progress_terminal = false;
+  /// Folder of the calibration cache (calibration_cache.h), e.g. a sweep's; empty = no cache.
+  std::string calibration_cache_dir;
 };
 
 struct VariantSummary {

@@ -3,6 +3,7 @@
 #include "framework/interfaces/command.h"
 #include "framework/interfaces/image_classifier.h"
 #include "framework/interfaces/image_metric.h"
+#include "framework/interfaces/launcher.h"
 #include "framework/interfaces/method.h"
 #include "framework/interfaces/metric.h"
 #include "framework/interfaces/model_adapter.h"

@@ -1,0 +1,187 @@
+// slurm: submits a sweep's tasks as one Slurm job array, `sbatch --array=<indices>%<max_parallel>`;
+// array task i runs `pqlab run --task <dir of task i>` (array indices are task indices, so a
+// resubmission of failed tasks keeps their numbers). The batch script is written to
+// <sweep>/slurm/array.sh and kept; Slurm's own output goes to <sweep>/slurm/<job>_<index>.out,
+// the task's to <task>/log. A task killed by a signal (out of memory, `scancel`, a node
+// failure that leaves the shell alive) is recorded as failed by the script.
+// Tasks in flight are found with `squeue --name=<job name> -r`: without accounting (sacct) the
+// queue is the one record every Slurm installation has, and pending or running tasks must not be
+// submitted a second time when the sweep is resumed.
+// Tests: tests/cli/sweep_slurm_test.sh (a real single-node cluster, scripts/local_slurm.sh)
+#include <chrono>
+#include <fstream>
+#include <ostream>
+#include <sstream>
+#include <thread>
+
+#include "framework/config/config_io.h"
+#include "framework/core/error.h"
+#include "framework/core/paths.h"
+#include "framework/core/subprocess.h"
+#include "framework/registry/registries.h"
+#include "framework/sweep/sweep_files.h"
+#include "framework/sweep/sweep_plan.h"
+
+namespace pqlab::launchers {
+namespace {
+
+struct SlurmConfig {
+  std::string partition, time, mem, job_name, account;
+  int64_t gpus = 0, cpus_per_task = 0, max_parallel = 0;
+  std::vector<std::string> extra;
+  bool wait = false;
+  double poll_seconds = 1.0;
+  template <class IO> static void map(IO& io, SlurmConfig& c) {
+    io.field("partition", c.partition, "sbatch --partition (empty: the cluster's default)");
+    io.field("account", c.account, "sbatch --account (empty: none)");
+    io.field("time", c.time, "sbatch --time per task, e.g. 02:00:00 (empty: the partition's default)");
+    io.field("mem", c.mem, "sbatch --mem per task, e.g. 64G (empty: the default)");
+    io.field("gpus", c.gpus, "sbatch --gpus per task (0: none)", config::in_range(0, 1024));
+    io.field("cpus_per_task", c.cpus_per_task, "sbatch --cpus-per-task (0: the default)", config::in_range(0, 4096));
+    io.field("max_parallel", c.max_parallel, "array throttle %N: tasks running at once (0: no limit)",
+             config::in_range(0, 1e6));
+    io.field("job_name", c.job_name, "sbatch --job-name (empty: pqlab-<experiment>-<sweep id>)");
+    io.field("extra", c.extra, "extra lines for the batch script, e.g. ['#SBATCH --qos=high', 'module load cuda']");
+    io.field("wait", c.wait,
+             "wait until every submitted task has ended, showing progress (else return after submitting; run "
+             "the same `pqlab sweep` again for the status and to resubmit failed tasks)");
+    io.field("poll_seconds", c.poll_seconds, "squeue polling interval while waiting", config::in_range(0.05, 3600));
+  }
+};
+
+// A word for bash, single-quoted.
+std::string quoted(const std::string& s) {
+  std::string q = "'";
+  for (char ch : s) q += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+  return q + "'";
+}
+
+// "0-3,5,7-9" from ascending indices.
+std::string ranges(const std::vector<int64_t>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size();) {
+    size_t j = i;
+    while (j + 1 < v.size() && v[j + 1] == v[j] + 1) ++j;
+    s += (s.empty() ? "" : ",") + std::to_string(v[i]) + (j > i ? "-" + std::to_string(v[j]) : "");
+    i = j + 1;
+  }
+  return s;
+}
+
+class Slurm final : public ConfiguredPlugin<Launcher, SlurmConfig> {
+ public:
+  using ConfiguredPlugin::ConfiguredPlugin;
+
+  std::set<int64_t> in_flight(const SweepPlan& plan) const override {
+    if (!program_exists("squeue")) return {};
+    const CommandOutput o = run_command({"squeue", "-h", "-r", "--name=" + job_name(plan), "-o", "%K %T"});
+    if (o.exit_code != 0) throw RuntimeError("squeue failed (exit " + std::to_string(o.exit_code) + "): " + o.output);
+    std::set<int64_t> busy;
+    std::istringstream in(o.output);
+    std::string index, state;
+    while (in >> index >> state) {
+      if (state == "COMPLETED" || state == "FAILED" || state == "CANCELLED" || state == "TIMEOUT" ||
+          state == "OUT_OF_MEMORY" || state == "NODE_FAIL" || state == "PREEMPTED" || state == "BOOT_FAIL" ||
+          state == "DEADLINE")
+        continue;
+      char* end = nullptr;
+      const long i = std::strtol(index.c_str(), &end, 10);
+      if (end != index.c_str() && *end == 0) busy.insert(i);
+    }
+    return busy;
+  }
+
+  bool tracks_all_tasks() const override { return true; }
+
+  LaunchResult launch(const LaunchRequest& rq) override {
+    const SweepPlan& plan = *rq.plan;
+    if (!program_exists("sbatch"))
+      throw RuntimeError("launcher slurm: sbatch not found in PATH (on one machine, scripts/local_slurm.sh start "
+                         "gives a single-node cluster)");
+    const std::string dir = path_join(plan.root, "slurm");
+    create_directories(dir);
+    const std::string script = path_join(dir, "array.sh");
+    write_script(script, plan, rq);
+    std::vector<std::string> argv = {"sbatch", "--parsable", "--array=" + ranges(rq.tasks) +
+                                                                 (cfg_.max_parallel > 0 ? "%" + std::to_string(cfg_.max_parallel) : ""),
+                                     script};
+    const CommandOutput o = run_command(argv);
+    std::string job = o.output;
+    while (!job.empty() && (job.back() == '\n' || job.back() == ' ')) job.pop_back();
+    if (o.exit_code != 0 || job.empty())
+      throw RuntimeError("sbatch refused the job array (exit " + std::to_string(o.exit_code) + "): " + o.output);
+    job = job.substr(0, job.find(';'));  // "<id>;<cluster>" on multi-cluster setups
+    std::ofstream(path_join(dir, "jobs"), std::ios::app) << job << " " << ranges(rq.tasks) << "\n";
+    LaunchResult res;
+    res.summary = "submitted Slurm job " + job + ", array " + ranges(rq.tasks) +
+                  (cfg_.max_parallel > 0 ? "%" + std::to_string(cfg_.max_parallel) : "") + " (script " + script + ")";
+    if (rq.progress) *rq.progress << res.summary << '\n';
+    res.finished = !cfg_.wait ? false : wait_for(plan, rq);
+    return res;
+  }
+
+ private:
+  std::string job_name(const SweepPlan& plan) const {
+    return cfg_.job_name.empty() ? "pqlab-" + plan.experiment + "-" + plan.id : cfg_.job_name;
+  }
+
+  void write_script(const std::string& path, const SweepPlan& plan, const LaunchRequest& rq) const {
+    std::ostringstream s;
+    s << "#!/bin/bash\n# Written by `pqlab sweep` (launcher slurm) for sweep " << plan.id << " of " << plan.source
+      << ".\n#SBATCH --job-name=" << job_name(plan) << "\n#SBATCH --output=" << path_join(plan.root, "slurm")
+      << "/%A_%a.out\n";
+    if (!cfg_.partition.empty()) s << "#SBATCH --partition=" << cfg_.partition << "\n";
+    if (!cfg_.account.empty()) s << "#SBATCH --account=" << cfg_.account << "\n";
+    if (!cfg_.time.empty()) s << "#SBATCH --time=" << cfg_.time << "\n";
+    if (!cfg_.mem.empty()) s << "#SBATCH --mem=" << cfg_.mem << "\n";
+    if (cfg_.gpus > 0) s << "#SBATCH --gpus=" << cfg_.gpus << "\n";
+    if (cfg_.cpus_per_task > 0) s << "#SBATCH --cpus-per-task=" << cfg_.cpus_per_task << "\n";
+    for (const std::string& line : cfg_.extra) s << line << "\n";
+    s << "set -u\ntasks=(\n";
+    for (const SweepTask& t : plan.tasks) s << "  " << quoted(plan.task_dir(t)) << "\n";
+    s << ")\ndir=${tasks[$SLURM_ARRAY_TASK_ID]}\ncd " << quoted(rq.workdir) << " || exit 1\n"
+      << "echo \"=== pqlab run --task $dir at $(date -u +%FT%TZ) on $(hostname), Slurm job "
+         "${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}, restart ${SLURM_RESTART_COUNT:-0}\" >> \"$dir/log\"\n"
+      << quoted(rq.pqlab) << " run --task \"$dir\" >> \"$dir/log\" 2>&1\nrc=$?\n"
+      << "# A task killed by a signal cannot say so itself.\n"
+      << "if [ $rc -ne 0 ] && grep -q '^running' \"$dir/status\" 2>/dev/null; then\n"
+      << "  printf 'failed %d %s\\n' $rc \"$(date -u +%FT%TZ)\" > \"$dir/status.tmp.$$\" && mv -f "
+         "\"$dir/status.tmp.$$\" \"$dir/status\"\nfi\nexit $rc\n";
+    std::ofstream f(path, std::ios::trunc);
+    f << s.str();
+    if (!f) throw RuntimeError("cannot write '" + path + "'");
+  }
+
+  // Polls the queue until none of this sweep's tasks is pending or running. Returns true.
+  bool wait_for(const SweepPlan& plan, const LaunchRequest& rq) const {
+    const auto t0 = std::chrono::steady_clock::now();
+    double last = -1e9;
+    for (;;) {
+      const std::set<int64_t> busy = in_flight(plan);
+      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (rq.progress && (busy.empty() || elapsed - last >= (rq.terminal ? 1.0 : 30.0))) {
+        last = elapsed;
+        int64_t complete = 0, failed = 0;
+        for (int64_t t : rq.tasks) {
+          const TaskState st = read_task_status(plan.task_dir(plan.tasks.at(static_cast<size_t>(t))), plan.result_file).state;
+          complete += st == TaskState::complete;
+          failed += st == TaskState::failed;
+        }
+        std::ostringstream line;
+        line << "sweep " << plan.id << ": " << complete << "/" << rq.tasks.size() << " complete, " << busy.size()
+             << " queued or running" << (failed ? ", " + std::to_string(failed) + " failed" : "") << " | "
+             << static_cast<long>(elapsed) << " s";
+        if (rq.terminal) *rq.progress << "\r\033[K" << line.str() << (busy.empty() ? "\n" : "") << std::flush;
+        else *rq.progress << line.str() << '\n' << std::flush;
+      }
+      if (busy.empty()) return true;
+      std::this_thread::sleep_for(std::chrono::duration<double>(cfg_.poll_seconds));
+    }
+  }
+};
+
+}  // namespace
+}  // namespace pqlab::launchers
+
+PQLAB_PLUGIN(launcher, slurm, pqlab::launchers::Slurm,
+             "submit tasks as one Slurm job array (sbatch --array), resubmitting only missing or failed ones")
