@@ -93,7 +93,8 @@ int command_sweep(CommandContext& c) {
   pos.add("experiment", 1);
   po::variables_map vm;
   if (!parse_options(c.args, desc, pos, vm, c.synopsis, c.out)) return 0;
-  if (!launcher.empty()) rq.sets.push_back("sweep.launcher=" + launcher);
+  // First, so that a later --set sweep.launcher.<key>=... applies to the launcher chosen here.
+  if (!launcher.empty()) rq.sets.insert(rq.sets.begin(), "sweep.launcher=" + launcher);
   if (vm.count("workers")) rq.sets.push_back("sweep.launcher.workers=" + std::to_string(workers));
 
   const SweepPlan plan = plan_sweep(rq, c.registries);
@@ -174,9 +175,12 @@ int command_sweep(CommandContext& c) {
   complete = 0;
   for (const TaskStatus& s : st) complete += s.state == TaskState::complete;
   const int64_t failed = list_failures(st);
+  // A launcher that waited for every task leaves none pending: one that is (a Slurm task cancelled
+  // before it started, say) did not run, and the sweep is not done.
+  const int64_t missing = static_cast<int64_t>(plan.tasks.size()) - complete - failed;
   c.out << complete << "/" << plan.tasks.size() << " tasks complete" << (failed ? ", " + std::to_string(failed) + " failed" : "")
-        << "\n";
-  return failed ? 1 : 0;
+        << (missing ? ", " + std::to_string(missing) + " did not finish" : "") << "\n";
+  return failed || missing ? 1 : 0;
 }
 
 }  // namespace pqlab::cli

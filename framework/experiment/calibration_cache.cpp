@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "framework/core/error.h"
+#include "framework/core/partial_files.h"
 #include "framework/core/paths.h"
 #include "framework/core/stable_hash.h"
 #include "framework/core/version.h"
@@ -149,6 +150,9 @@ CachedCalibration cached_calibration(const std::string& dir, const std::string& 
   if (!is_regular_file(out.path)) {
     const FileLock lock(path_join(dir, key + ".lock"));
     if (!is_regular_file(out.path)) {
+      // A task killed while writing this entry leaves its partial file; under the lock no live
+      // writer of this key exists on this host, so it is safe to remove leftovers here.
+      clean_stale_partial_files(dir, ".h5.partial-");
       out.cal = compute();
       write_calibration_file(out.path, out.cal, identity);
       return out;

@@ -76,6 +76,7 @@ class Local final : public ConfiguredPlugin<Launcher, LocalConfig> {
     std::map<long, Running> running;
     std::vector<bool> slot_busy(static_cast<size_t>(workers), false);
     int64_t done = 0, failed = 0;
+    bool changed = true;
     double task_seconds = 0;
     const auto t0 = Clock::now();
     auto last_print = t0 - std::chrono::hours(1);
@@ -116,8 +117,9 @@ class Local final : public ConfiguredPlugin<Launcher, LocalConfig> {
         const long pid = spawn_logged({rq.pqlab, "run", "--task", dir}, rq.workdir, log, env);
         slot_busy[slot] = true;
         running[pid] = {t, slot, Clock::now()};
-        show(rq.terminal);  // a log gets a line per finished task, not per start
       }
+      if (changed) show(true);  // after refilling, so the line counts the new task as running
+      changed = false;
       int status = 0;
       const pid_t pid = ::waitpid(-1, &status, WNOHANG);
       if (pid == 0 || (pid < 0 && errno == EINTR)) {
@@ -139,8 +141,9 @@ class Local final : public ConfiguredPlugin<Launcher, LocalConfig> {
         write_task_status(dir, status_failed(code));
       if (code == 0) ++done;
       else ++failed;
-      show(true);
+      changed = true;
     }
+    if (changed) show(true);
     if (rq.progress && rq.terminal) *rq.progress << '\n';
     LaunchResult res;
     res.summary = "ran " + std::to_string(total) + " task(s) with " + std::to_string(workers) + " local worker(s)";

@@ -170,9 +170,10 @@ SweepPlan plan_sweep(const SweepRequest& rq, const Registries& registries) {
   // Command-line axes replace a file axis of the same key, or add one.
   auto add_cli = [&](const std::vector<std::string>& args, bool zip, const char* flag) {
     for (const std::string& arg : args) {
-      auto [key, values] = parse_axis_argument(arg);
-      SweepAxis a{key, "", zip, values, std::string(flag) + " " + arg};
-      auto same = std::find_if(axes.begin(), axes.end(), [&](const SweepAxis& x) { return x.key == key; });
+      // Not a structured binding: C++17 lambdas cannot capture one (clang rejects it).
+      std::pair<std::string, std::vector<std::string>> parsed = parse_axis_argument(arg);
+      SweepAxis a{parsed.first, "", zip, parsed.second, std::string(flag) + " " + arg};
+      auto same = std::find_if(axes.begin(), axes.end(), [&](const SweepAxis& x) { return x.key == a.key; });
       if (same != axes.end()) *same = a;
       else axes.push_back(a);
     }
