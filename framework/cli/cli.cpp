@@ -25,6 +25,8 @@ const Command kCommands[] = {
   {"list",         "list [kind]",                                                  "list registered plugins per kind", &command_list},
   {"explain",      "explain <kind> <name>",                                        "show a plugin's config keys: type, default, help", &command_explain},
   {"inspect",      "inspect <result.h5>",                                          "summarize a result file", &command_inspect},
+  {"report",       "report <sweep dir | result.h5 ...> [--rows KEYS] [--cols METRICS] [--metric M] [--out DIR]",
+                                                                                   "tables (Markdown, LaTeX, CSV) and plots of results or a sweep", &command_report},
   {"quant-tensor", "quant-tensor --format NAME [--group-size N] [--set key=value ...] --in X.safetensors --out Y.safetensors [--codes]",
                                                                                    "fake-quantize every tensor of a safetensors file", &command_quant_tensor},
   {"sample",       "sample <experiment.yaml> [--set key.path=value ...] [--out FILE] [--count N]",

@@ -25,6 +25,7 @@ int command_validate(CommandContext& c);
 int command_list(CommandContext& c);
 int command_explain(CommandContext& c);
 int command_inspect(CommandContext& c);
+int command_report(CommandContext& c);
 int command_quant_tensor(CommandContext& c);
 int command_sample(CommandContext& c);
 int command_sweep(CommandContext& c);

@@ -1,6 +1,7 @@
 #include "framework/core/subprocess.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -80,7 +81,7 @@ long spawn_logged(const std::vector<std::string>& argv, const std::string& workd
   return pid;
 }
 
-CommandOutput run_command(const std::vector<std::string>& argv) {
+CommandOutput run_command(const std::vector<std::string>& argv, const std::string& workdir) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) throw RuntimeError(std::string("pipe failed: ") + std::strerror(errno));
   const std::vector<char*> args = c_argv(argv);
@@ -91,6 +92,11 @@ CommandOutput run_command(const std::vector<std::string>& argv) {
     if (in >= 0) ::dup2(in, 0);
     ::dup2(fds[1], 1);
     ::dup2(fds[1], 2);
+    if (!workdir.empty() && ::chdir(workdir.c_str()) != 0) {
+      const char* msg = "pqlab: cannot enter the working directory\n";
+      (void)!::write(2, msg, std::strlen(msg));
+      ::_exit(127);
+    }
     exec_or_die(args, 2);
   }
   ::close(fds[1]);
@@ -109,16 +115,20 @@ CommandOutput run_command(const std::vector<std::string>& argv) {
   return out;
 }
 
-bool program_exists(const std::string& name) {
-  if (name.find('/') != std::string::npos) return ::access(name.c_str(), X_OK) == 0;
+std::string find_program(const std::string& name) {
+  if (name.find('/') != std::string::npos) return ::access(name.c_str(), X_OK) == 0 ? name : "";
   const char* path = std::getenv("PATH");
-  std::string p = path ? path : "/usr/bin:/bin";
+  const std::string p = path ? path : "";
   size_t s = 0;
   for (;;) {
     const size_t e = p.find(':', s);
-    const std::string dir = p.substr(s, e == std::string::npos ? std::string::npos : e - s);
-    if (!dir.empty() && ::access((dir + "/" + name).c_str(), X_OK) == 0) return true;
-    if (e == std::string::npos) return false;
+    std::string dir = p.substr(s, e == std::string::npos ? std::string::npos : e - s);
+    if (dir.empty()) dir = ".";  // an empty PATH entry is the working directory
+    const std::string candidate = dir + "/" + name;
+    struct stat st {};
+    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(candidate.c_str(), X_OK) == 0)
+      return candidate;
+    if (e == std::string::npos) return "";
     s = e + 1;
   }
 }

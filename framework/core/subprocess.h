@@ -21,14 +21,17 @@ struct CommandOutput {
   std::string output;  ///< stdout and stderr together
 };
 
-/// Runs argv to completion and returns its exit code and output. A program that cannot be
-/// started gives exit code 127 and says why in the output.
-CommandOutput run_command(const std::vector<std::string>& argv);
+/// Runs argv to completion (in `workdir` when not empty) and returns its exit code and output. A
+/// program that cannot be started gives exit code 127 and says why in the output.
+CommandOutput run_command(const std::vector<std::string>& argv, const std::string& workdir = "");
 
 /// A waitpid() status as a shell would report it: the exit code, or 128 + the signal number.
 int exit_code_of(int wait_status);
 
-/// Whether `name` is an executable found in PATH (or an existing executable path).
-bool program_exists(const std::string& name);
+/// The path of the executable `name` found first in PATH ("" when none); a name with a '/' is
+/// returned as is when it is executable.
+std::string find_program(const std::string& name);
+/// find_program(name) is not empty.
+inline bool program_exists(const std::string& name) { return !find_program(name).empty(); }
 
 }  // namespace pqlab

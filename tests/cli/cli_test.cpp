@@ -46,7 +46,7 @@ TEST_F(Cli, unknown_command_suggests) {
   EXPECT_EQ(r.rc, 2);
   EXPECT_EQ(r.err,
             "pqlab: error: unknown command 'rnu'; did you mean 'run'?\n"
-            "note: commands: run, validate, list, explain, inspect, quant-tensor, sample, forward, train-classifier, train-flux\n");
+            "note: commands: run, sweep, validate, list, explain, inspect, report, quant-tensor, sample, forward, train-classifier, train-flux\n");
 }
 
 TEST_F(Cli, list_formats_sorted_with_help) {
@@ -65,7 +65,7 @@ TEST_F(Cli, list_unknown_kind_is_usage_error) {
   EXPECT_EQ(r.rc, 2);
   EXPECT_EQ(r.err,
             "pqlab list: error: unknown plugin kind 'formt'; did you mean 'format'? "
-            "(kinds: classifier, command, format, image_metric, method, metric, model, ordering)\n");
+            "(kinds: classifier, command, format, image_metric, launcher, method, metric, model, ordering)\n");
 }
 
 TEST_F(Cli, explain_shows_keys_types_defaults) {
