@@ -2,15 +2,20 @@
 // array task i runs `pqlab run --task <dir of task i>` (array indices are task indices, so a
 // resubmission of failed tasks keeps their numbers). The batch script is written to
 // <sweep>/slurm/array.sh and kept; Slurm's own output goes to <sweep>/slurm/<job>_<index>.out,
-// the task's to <task>/log. A task killed by a signal (out of memory, `scancel`, a node
-// failure that leaves the shell alive) is recorded as failed by the script.
-// Tasks in flight are found with `squeue --name=<job name> -r`: without accounting (sacct) the
-// queue is the one record every Slurm installation has, and pending or running tasks must not be
-// submitted a second time when the sweep is resumed.
+// the task's to <task>/log. A task that cannot say so itself (killed by a signal: out of memory,
+// `scancel`, the time limit; or never started: no pqlab on the node) is recorded as failed by the
+// script, so that a waiting sweep lists it and the next one resubmits it.
+// Tasks in flight are found with `squeue --name=<job name> -r`, keeping only the jobs this sweep
+// submitted (<sweep>/slurm/jobs): without accounting (sacct) the queue is the one record every
+// Slurm installation has, pending or running tasks must not be submitted a second time when the
+// sweep is resumed, and the same sweep id in another folder (a second clone, the default id being
+// a hash of the config) gives the same job name.
 // Tests: tests/cli/sweep_slurm_test.sh (a real single-node cluster, scripts/local_slurm.sh)
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <ostream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -56,6 +61,12 @@ std::string quoted(const std::string& s) {
   return q + "'";
 }
 
+// A command's output for a message: without its final newline(s).
+std::string trimmed(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
 // "0-3,5,7-9" from ascending indices.
 std::string ranges(const std::vector<int64_t>& v) {
   std::string s;
@@ -73,13 +84,17 @@ class Slurm final : public ConfiguredPlugin<Launcher, SlurmConfig> {
   using ConfiguredPlugin::ConfiguredPlugin;
 
   std::set<int64_t> in_flight(const SweepPlan& plan) const override {
-    if (!program_exists("squeue")) return {};
-    const CommandOutput o = run_command({"squeue", "-h", "-r", "--name=" + job_name(plan), "-o", "%K %T"});
-    if (o.exit_code != 0) throw RuntimeError("squeue failed (exit " + std::to_string(o.exit_code) + "): " + o.output);
+    const std::set<std::string> jobs = submitted_jobs(plan);
+    if (jobs.empty() || !program_exists("squeue")) return {};
+    const CommandOutput o = run_command({"squeue", "-h", "-r", "--name=" + job_name(plan), "-o", "%F %K %T"});
+    if (o.exit_code != 0) throw RuntimeError("squeue failed (exit " + std::to_string(o.exit_code) + "): " + trimmed(o.output));
     std::set<int64_t> busy;
     std::istringstream in(o.output);
-    std::string index, state;
-    while (in >> index >> state) {
+    // Line by line: the output holds stderr too, and a warning line must not shift the fields.
+    for (std::string line; std::getline(in, line);) {
+      std::istringstream fields(line);
+      std::string job, index, state, more;
+      if (!(fields >> job >> index >> state) || fields >> more || !jobs.count(job)) continue;
       if (state == "COMPLETED" || state == "FAILED" || state == "CANCELLED" || state == "TIMEOUT" ||
           state == "OUT_OF_MEMORY" || state == "NODE_FAIL" || state == "PREEMPTED" || state == "BOOT_FAIL" ||
           state == "DEADLINE")
@@ -106,11 +121,20 @@ class Slurm final : public ConfiguredPlugin<Launcher, SlurmConfig> {
                                                                  (cfg_.max_parallel > 0 ? "%" + std::to_string(cfg_.max_parallel) : ""),
                                      script};
     const CommandOutput o = run_command(argv);
-    std::string job = o.output;
-    while (!job.empty() && (job.back() == '\n' || job.back() == ' ')) job.pop_back();
+    // --parsable prints "<id>" or "<id>;<cluster>" on stdout, but the output holds stderr too,
+    // where sites' submit plugins and sbatch itself print notes and warnings: take the last line
+    // that is a job id.
+    std::string job;
+    {
+      std::istringstream in(o.output);
+      for (std::string line; std::getline(in, line);) {
+        line = line.substr(0, line.find(';'));
+        while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+        if (!line.empty() && line.find_first_not_of("0123456789") == std::string::npos) job = line;
+      }
+    }
     if (o.exit_code != 0 || job.empty())
-      throw RuntimeError("sbatch refused the job array (exit " + std::to_string(o.exit_code) + "): " + o.output);
-    job = job.substr(0, job.find(';'));  // "<id>;<cluster>" on multi-cluster setups
+      throw RuntimeError("sbatch refused the job array (exit " + std::to_string(o.exit_code) + "): " + trimmed(o.output));
     std::ofstream(path_join(dir, "jobs"), std::ios::app) << job << " " << ranges(rq.tasks) << "\n";
     LaunchResult res;
     res.summary = "submitted Slurm job " + job + ", array " + ranges(rq.tasks) +
@@ -125,11 +149,26 @@ class Slurm final : public ConfiguredPlugin<Launcher, SlurmConfig> {
     return cfg_.job_name.empty() ? "pqlab-" + plan.experiment + "-" + plan.id : cfg_.job_name;
   }
 
+  // The job ids launch() recorded in <sweep>/slurm/jobs ("<id> <indices>" per submission).
+  static std::set<std::string> submitted_jobs(const SweepPlan& plan) {
+    std::set<std::string> ids;
+    std::ifstream f(path_join(path_join(plan.root, "slurm"), "jobs"));
+    for (std::string line; std::getline(f, line);) {
+      std::istringstream in(line);
+      std::string id;
+      if (in >> id) ids.insert(id);
+    }
+    return ids;
+  }
+
+  // Paths in the script are absolute: Slurm resolves a relative --output against the job's working
+  // directory, which an `extra` line (#SBATCH --chdir) may change, and the failure of a task whose
+  // `cd` into the sweep's working directory failed must still be recorded in its folder.
   void write_script(const std::string& path, const SweepPlan& plan, const LaunchRequest& rq) const {
     std::ostringstream s;
     s << "#!/bin/bash\n# Written by `pqlab sweep` (launcher slurm) for sweep " << plan.id << " of " << plan.source
-      << ".\n#SBATCH --job-name=" << job_name(plan) << "\n#SBATCH --output=" << path_join(plan.root, "slurm")
-      << "/%A_%a.out\n";
+      << ".\n#SBATCH --job-name=" << job_name(plan)
+      << "\n#SBATCH --output=" << path_join(path_join(rq.workdir, plan.root), "slurm") << "/%A_%a.out\n";
     if (!cfg_.partition.empty()) s << "#SBATCH --partition=" << cfg_.partition << "\n";
     if (!cfg_.account.empty()) s << "#SBATCH --account=" << cfg_.account << "\n";
     if (!cfg_.time.empty()) s << "#SBATCH --time=" << cfg_.time << "\n";
@@ -138,13 +177,19 @@ class Slurm final : public ConfiguredPlugin<Launcher, SlurmConfig> {
     if (cfg_.cpus_per_task > 0) s << "#SBATCH --cpus-per-task=" << cfg_.cpus_per_task << "\n";
     for (const std::string& line : cfg_.extra) s << line << "\n";
     s << "set -u\ntasks=(\n";
-    for (const SweepTask& t : plan.tasks) s << "  " << quoted(plan.task_dir(t)) << "\n";
-    s << ")\ndir=${tasks[$SLURM_ARRAY_TASK_ID]}\ncd " << quoted(rq.workdir) << " || exit 1\n"
+    for (const SweepTask& t : plan.tasks) s << "  " << quoted(path_join(rq.workdir, plan.task_dir(t))) << "\n";
+    s << ")\ndir=${tasks[$SLURM_ARRAY_TASK_ID]}\n"
+      << "# scancel, the time limit and preemption send SIGTERM to every process of the job. With a\n"
+         "# handler (not an ignored signal, which pqlab would inherit) bash outlives it: it waits for\n"
+         "# `pqlab run`, which removes its partial result and exits 143, and records the failure below.\n"
+      << "trap 'echo \"=== SIGTERM from Slurm (scancel, time limit or preemption)\" >> \"$dir/log\"' TERM\n"
       << "echo \"=== pqlab run --task $dir at $(date -u +%FT%TZ) on $(hostname), Slurm job "
          "${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}, restart ${SLURM_RESTART_COUNT:-0}\" >> \"$dir/log\"\n"
-      << quoted(rq.pqlab) << " run --task \"$dir\" >> \"$dir/log\" 2>&1\nrc=$?\n"
-      << "# A task killed by a signal cannot say so itself.\n"
-      << "if [ $rc -ne 0 ] && grep -q '^running' \"$dir/status\" 2>/dev/null; then\n"
+      << "cd " << quoted(rq.workdir) << " && " << quoted(rq.pqlab) << " run --task \"$dir\" >> \"$dir/log\" 2>&1\n"
+      << "rc=$?\n"
+      << "# A task that cannot say so itself (killed by a signal, or never started: no working\n"
+         "# directory, no pqlab on this node) is recorded here; a failure pqlab recorded stays as it is.\n"
+      << "if [ $rc -ne 0 ] && ! grep -q '^failed' \"$dir/status\" 2>/dev/null; then\n"
       << "  printf 'failed %d %s\\n' $rc \"$(date -u +%FT%TZ)\" > \"$dir/status.tmp.$$\" && mv -f "
          "\"$dir/status.tmp.$$\" \"$dir/status\"\nfi\nexit $rc\n";
     std::ofstream f(path, std::ios::trunc);
@@ -153,12 +198,26 @@ class Slurm final : public ConfiguredPlugin<Launcher, SlurmConfig> {
   }
 
   // Polls the queue until none of this sweep's tasks is pending or running. Returns true.
+  // A failing squeue is retried for up to 10 minutes: a busy or restarting slurmctld times out
+  // now and then ("Socket timed out on send/recv"), and the tasks run on regardless; giving up at
+  // the first error would end a wait of hours for nothing.
   bool wait_for(const SweepPlan& plan, const LaunchRequest& rq) const {
     const auto t0 = std::chrono::steady_clock::now();
-    double last = -1e9;
+    double last = -1e9, failing_since = -1;
     for (;;) {
-      const std::set<int64_t> busy = in_flight(plan);
-      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::set<int64_t> busy;
+      double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      try {
+        busy = in_flight(plan);
+        failing_since = -1;
+      } catch (const RuntimeError& e) {
+        if (failing_since < 0) failing_since = elapsed;
+        if (elapsed - failing_since > 600) throw;
+        if (rq.progress) *rq.progress << (rq.terminal ? "\r\033[K" : "") << "pqlab: note: " << e.what() << "; retrying\n";
+        std::this_thread::sleep_for(std::chrono::duration<double>(std::max(cfg_.poll_seconds, 5.0)));
+        continue;
+      }
+      elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (rq.progress && (busy.empty() || elapsed - last >= (rq.terminal ? 1.0 : 30.0))) {
         last = elapsed;
         int64_t complete = 0, failed = 0;
