@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # local_slurm.sh: a throwaway single-node Slurm cluster on this machine (Debian 12, root, loopback
 # only, no systemd, no cgroups, no accounting), for `pqlab sweep --launcher slurm` on a workstation
-# and for tests/cli/sweep_slurm_test.sh in CI.
+# and for tests/framework/launchers/slurm_test.sh in CI.
 #
 #   bash scripts/local_slurm.sh start          # install if missing, start, wait until the node is idle
 #   eval "$(bash scripts/local_slurm.sh env)"  # export SLURM_CONF for sbatch/squeue/scontrol (and pqlab)

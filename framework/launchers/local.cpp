@@ -3,7 +3,7 @@
 // for the whole sweep (complete / running / failed, elapsed, ETA from the mean task time so far).
 // A task's process that dies (killed, out of memory) is recorded as failed with 128 + signal.
 // Ctrl-C reaches the workers too (same process group): each removes its partial result.
-// Tests: tests/cli/sweep_test.cpp (local launcher end to end, resume after a killed task)
+// Tests: tests/framework/launchers/local_test.sh (12 tasks end to end, a killed task resumed)
 #include <sys/wait.h>
 #include <unistd.h>
 

@@ -10,7 +10,7 @@
 // Slurm installation has, pending or running tasks must not be submitted a second time when the
 // sweep is resumed, and the same sweep id in another folder (a second clone, the default id being
 // a hash of the config) gives the same job name.
-// Tests: tests/cli/sweep_slurm_test.sh (a real single-node cluster, scripts/local_slurm.sh)
+// Tests: tests/framework/launchers/slurm_test.sh (a real single-node cluster, scripts/local_slurm.sh)
 #include <algorithm>
 #include <chrono>
 #include <fstream>

@@ -12,7 +12,7 @@
 #   3. the same sweep run by the local launcher, unbroken, gives the same numbers: the report
 #      CSVs (`pqlab report`) are equal byte for byte, and so is every task's `pqlab inspect`
 #      without the lines that hold times, hosts and paths.
-# Usage: sweep_slurm_test.sh <pqlab binary> <source dir>. Exit 77 (skipped) where no local cluster
+# Usage: slurm_test.sh <pqlab binary> <source dir>. Exit 77 (skipped) where no local cluster
 # runs and none can be started (not root; or Slurm missing and no apt-get). The cluster is stopped
 # at the end only if this test started it; jobs of this test are cancelled either way. Takes about
 # 3-4 minutes on 2 cores. KEEP=1 keeps the temp folder (it is kept anyway when a check fails).

@@ -3,7 +3,7 @@
 # seconds per task) runs unbroken; a second copy of it has one task SIGKILLed mid-run, must report
 # that task as failed with its log, leave no complete-looking result for it, and on the next
 # `pqlab sweep` run exactly that task again; then both sweeps' reports must be byte-identical.
-#   sweep_local_test.sh <pqlab binary> <source dir>
+#   local_test.sh <pqlab binary> <source dir>
 set -uo pipefail
 PQLAB=$1
 SRC=$2
