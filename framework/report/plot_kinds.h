@@ -30,7 +30,7 @@ std::vector<std::string> axis_values(const std::vector<Row>& rows, const std::st
 
 void step_plots(const ReportData& d, std::vector<Plot>& plots, std::vector<std::string>& notes);
 void group_plot(const ReportData& d, const Column& metric, std::vector<Plot>& plots);
-void heatmap_plots(const ReportData& d, const Column& metric, std::vector<Plot>& plots);
+void heatmap_plots(const ReportData& d, const Column& metric, std::vector<Plot>& plots, std::vector<std::string>& notes);
 void acceptance_plot(const ReportData& d, std::vector<Plot>& plots, std::vector<std::string>& notes);
 
 }  // namespace pqlab::report::plots

@@ -11,9 +11,6 @@ namespace pqlab::report {
 namespace {
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-bool ends_with(const std::string& s, const std::string& end) {
-  return s.size() >= end.size() && s.compare(s.size() - end.size(), end.size(), end) == 0;
-}
 
 // The numbers every run writes come first, in the order of the run's own table.
 const std::vector<std::string> kLeadingValues = {"velocity", "velocity_last", "final_latent", "isolated", "propagated", "weight"};

@@ -9,6 +9,11 @@
 
 namespace pqlab::report {
 
+/// Whether `s` ends with `end` (axis and metric names are matched by their endings).
+inline bool ends_with(const std::string& s, const std::string& end) {
+  return s.size() >= end.size() && s.compare(s.size() - end.size(), end.size(), end) == 0;
+}
+
 enum class Better { lower, higher, none };
 
 /// Direction of a metric by its name: errors (rel_mse, velocity, latent, isolated, propagated,

@@ -17,9 +17,6 @@ namespace {
 const char* const kBlue = "'#1f77b4'";
 const char* const kGrey = "'#555555'";
 
-bool ends_with(const std::string& s, const std::string& end) {
-  return s.size() >= end.size() && s.compare(s.size() - end.size(), end.size(), end) == 0;
-}
 
 // Whether axis `a` takes one value per value of axis `by` over the rows (zipped axes, such as
 // weight and activation group sizes swept together): a line per value of `a` would split the
@@ -234,7 +231,7 @@ std::vector<Plot> make_plots(const ReportData& d, const std::string& metric, std
   const Column m = column_named(metric);
   plots::step_plots(d, figures, notes);
   plots::group_plot(d, m, figures);
-  plots::heatmap_plots(d, m, figures);
+  plots::heatmap_plots(d, m, figures, notes);
   plots::acceptance_plot(d, figures, notes);
   return figures;
 }

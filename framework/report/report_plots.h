@@ -6,8 +6,10 @@
 //    at most kMaxStepPlots (the rest are named in a note);
 //  * <metric>_vs_<axis>: the metric against a sweep axis whose key ends in "group_size" or
 //    "group", one line per combination of the other varying axes (and variant label);
-//  * <metric>_<alpha axis>_x_<tau axis>[_<label>]: a heatmap over axes whose keys end in "alpha"
-//    and "tau", each cell the mean over the other axes (the title names them);
+//  * <metric>_<alpha axis>_x_<tau axis>[_<label>][_<slice>]: a heatmap over axes whose keys end
+//    in "alpha" and "tau", one per variant label and per value of each other varying axis (the
+//    title names them), except axes ending in "seed", which each cell averages; at most
+//    kMaxHeatmaps (a note says how many were left out);
 //  * acceptance: accepted fraction of permutation sites per site kind, clustered bars, one bar
 //    per variant (row of the table; at most kMaxAcceptanceSeries).
 #pragma once
@@ -21,6 +23,7 @@ namespace pqlab::report {
 
 constexpr size_t kMaxStepPlots = 16;
 constexpr size_t kMaxAcceptanceSeries = 12;
+constexpr size_t kMaxHeatmaps = 16;
 
 /// All figures the data allows; `metric` (a column name: a value or delta_<n>) is the y of the
 /// group-size plot and the colour of the heatmap. Notes about figures cut short go to `notes`.

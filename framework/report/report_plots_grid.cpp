@@ -1,5 +1,6 @@
 // The heatmap over the alpha and tau axes, and the acceptance bars (report_plots.h).
 #include <algorithm>
+#include <array>
 #include <map>
 #include <sstream>
 
@@ -17,27 +18,45 @@ std::string tics(const std::vector<std::string>& values) {
   return s + ")";
 }
 
+// gnuplot's default cycle has 8 colours; up to kMaxAcceptanceSeries bars need distinct ones.
+// ColorBrewer "Paired" (12): light/dark pairs, which suit the neighbouring rows of a sweep that
+// differ in its last axis.
+const std::array<const char*, 12> kPaired = {"#a6cee3", "#1f78b4", "#b2df8a", "#33a02c", "#fb9a99", "#e31a1c",
+                                             "#fdbf6f", "#ff7f00", "#cab2d6", "#6a3d9a", "#ffff99", "#b15928"};
+static_assert(kMaxAcceptanceSeries <= 12, "one Paired colour per acceptance series");
+
 size_t position(const std::vector<std::string>& values, const std::string& v) {
   return static_cast<size_t>(std::find(values.begin(), values.end(), v) - values.begin());
 }
 
 }  // namespace
 
-void heatmap_plots(const ReportData& d, const Column& metric, std::vector<Plot>& plots) {
+void heatmap_plots(const ReportData& d, const Column& metric, std::vector<Plot>& plots, std::vector<std::string>& notes) {
   const std::vector<std::string> axes = varying_axes(d);
   const std::string ax = axis_ending(d, axes, {"alpha"}), ay = axis_ending(d, axes, {"tau"});
   if (ax.empty() || ay.empty() || ax == ay) return;
-  std::vector<std::string> averaged;
+  // A mean over group sizes or formats would mix errors of different scales into one cell, so
+  // every other axis gets a heatmap per value; only seeds, which repeat one setting, are averaged.
+  std::vector<std::string> averaged, sliced;
   for (const std::string& a : axes)
-    if (a != ax && a != ay) averaged.push_back(a);
+    if (a != ax && a != ay) (ends_with(a, "seed") ? averaged : sliced).push_back(a);
   const std::vector<Row> rows = rows_of(d);
-  std::vector<std::string> labels;  // one heatmap per variant label
-  for (const Row& r : rows)
-    if (std::find(labels.begin(), labels.end(), r.variant->label) == labels.end()) labels.push_back(r.variant->label);
-  for (const std::string& label : labels) {
-    std::vector<Row> mine;
-    for (const Row& r : rows)
-      if (r.variant->label == label) mine.push_back(r);
+  // One heatmap per (variant label, values of the sliced axes), in the order rows first show them.
+  std::vector<std::pair<std::string, std::string>> slices;
+  std::map<std::pair<std::string, std::string>, std::vector<Row>> members;
+  for (const Row& r : rows) {
+    std::string values;
+    for (const std::string& a : sliced) values += (values.empty() ? "" : ", ") + a + "=" + row_label(r, a);
+    const std::pair<std::string, std::string> key{r.variant->label, values};
+    if (!members.count(key)) slices.push_back(key);
+    members[key].push_back(r);
+  }
+  const bool many_labels = several_labels(rows);
+  size_t drawn = 0, eligible = 0;
+  for (size_t si = 0; si < slices.size(); ++si) {
+    const std::string& label = slices[si].first;
+    const std::string& values = slices[si].second;
+    const std::vector<Row>& mine = members[slices[si]];
     bool numeric = false;
     const std::vector<std::string> xs = axis_values(mine, ax, numeric), ys = axis_values(mine, ay, numeric);
     std::map<std::pair<size_t, size_t>, std::pair<double, int>> cells;  // (x, y) -> sum, count
@@ -49,10 +68,17 @@ void heatmap_plots(const ReportData& d, const Column& metric, std::vector<Plot>&
       c.second += 1;
     }
     if (cells.empty()) continue;
+    if (++eligible > kMaxHeatmaps) continue;
+    ++drawn;
     Plot p;
-    p.name = metric.name + "_" + ax + "_x_" + ay + (labels.size() > 1 ? "_" + label : "");
+    // Slices are numbered per label, in the order the table lists them; the title says which.
+    const auto nth = std::count_if(slices.begin(), slices.begin() + static_cast<std::ptrdiff_t>(si),
+                                   [&](const auto& other) { return other.first == label; });
+    p.name = metric.name + "_" + ax + "_x_" + ay + (many_labels ? "_" + label : "") +
+             (sliced.empty() ? "" : "_" + std::to_string(nth));
     std::string title = metric.name + " by " + ax + " and " + ay;
-    if (labels.size() > 1) title += ", " + label;
+    if (many_labels) title += ", " + label;
+    if (!values.empty()) title += ", " + values;
     if (!averaged.empty()) title += " (mean over " + join(averaged) + ")";
     p.what = title;
     std::ostringstream data, body;
@@ -75,6 +101,9 @@ void heatmap_plots(const ReportData& d, const Column& metric, std::vector<Plot>&
     p.script = gnuplot_script(p.name, {"pqlab report: " + title}, body.str());
     plots.push_back(p);
   }
+  if (eligible > drawn)
+    notes.push_back("heatmaps drawn for the first " + std::to_string(drawn) + " of " + std::to_string(eligible) +
+                    " slices (" + join(sliced) + "); --rows/--metric do not change this, a report over fewer results does");
 }
 
 void acceptance_plot(const ReportData& d, std::vector<Plot>& plots, std::vector<std::string>& notes) {
@@ -115,7 +144,7 @@ void acceptance_plot(const ReportData& d, std::vector<Plot>& plots, std::vector<
        << "set key below\n";
   for (size_t i = 0; i < series.size(); ++i)
     body << (i ? ", \\\n     " : "plot ") << gnuplot_quote(p.name + ".dat") << " using " << i + 2 << (i ? "" : ":xtic(1)")
-         << " title " << gnuplot_quote(row_name(d, series[i], keys));
+         << " lc rgb '" << kPaired[i % kPaired.size()] << "' title " << gnuplot_quote(row_name(d, series[i], keys));
   body << '\n';
   p.script = gnuplot_script(p.name, {"pqlab report: " + p.what}, body.str());
   plots.push_back(p);

@@ -3,9 +3,13 @@
 // (where gnuplot is installed) that the scripts render to PDF and PNG.
 #include "framework/report/report_plots.h"
 
+#include <algorithm>
+#include <cstdio>
+
 #include <gtest/gtest.h>
 
 #include "framework/core/paths.h"
+#include "framework/report/report_tables.h"
 #include "tests/common/temp_dir.h"
 #include "tests/framework/report/report_fixture.h"
 
@@ -82,7 +86,7 @@ TEST(report_plots, a_group_size_sweep_gets_step_curves_error_vs_group_size_and_a
             "# column 2: group_size=16\n"
             "\"norm_out\" 0.75  # 3/4\n"
             "\"v_out\" 0.5  # 1/2\n");
-  EXPECT_TRUE(has(acc.script, "plot 'acceptance.dat' using 2:xtic(1) title 'group_size=16'\n")) << acc.script;
+  EXPECT_TRUE(has(acc.script, "plot 'acceptance.dat' using 2:xtic(1) lc rgb '#a6cee3' title 'group_size=16'")) << acc.script;
 }
 
 TEST(report_plots, an_axis_zipped_with_the_group_size_does_not_split_the_line) {
@@ -112,26 +116,71 @@ TEST(report_plots, deltas_plot_with_error_bars) {
   EXPECT_FALSE(has(gs.script, "set logscale y")) << gs.script;
 }
 
-TEST(report_plots, alpha_tau_heatmap_averages_the_other_axes_and_says_so) {
+std::string g17(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+TEST(report_plots, alpha_tau_heatmap_per_group_size) {
   std::vector<std::string> notes;
   const std::vector<Plot> plots = make_plots(ablation(), "velocity", notes);
-  EXPECT_EQ(names_of(plots), (std::vector<std::string>{"velocity_vs_gs", "velocity_alpha_x_tau"}));
-  const Plot& h = named(plots, "velocity_alpha_x_tau");
-  EXPECT_EQ(h.what, "velocity by alpha and tau (mean over gs)");
-  // Cells in (alpha, tau) position order, alpha sorted by value: 0.25 -> 0, 0.5 -> 1. Each the
-  // mean of group sizes 32 and 64: 10 alpha + tau + 0.048.
-  EXPECT_EQ(h.data,
-            "# alpha position, tau position, velocity, its label, alpha, tau\n"
-            "0 0 2.548 \"2.55\" \"0.25\" \"0\"\n"
-            "0 1 2.6480000000000001 \"2.65\" \"0.25\" \"0.1\"\n"
-            "1 0 5.048 \"5.05\" \"0.5\" \"0\"\n"
-            "1 1 5.1479999999999997 \"5.15\" \"0.5\" \"0.1\"\n");
-  EXPECT_TRUE(has(h.script, "set xtics ('0.25' 0, '0.5' 1)\n")) << h.script;
-  EXPECT_TRUE(has(h.script, "set title 'velocity by alpha and tau (mean over gs)'\n")) << h.script;
+  EXPECT_EQ(names_of(plots), (std::vector<std::string>{"velocity_vs_gs", "velocity_alpha_x_tau_0", "velocity_alpha_x_tau_1"}));
+  EXPECT_TRUE(notes.empty());
+  // Averaging group sizes would mix errors of different scales: one heatmap per group size, in
+  // the order the rows show them, cells in (alpha, tau) position order, alpha sorted by value.
+  for (const std::pair<std::string, double>& slice : {std::pair<std::string, double>{"velocity_alpha_x_tau_0", 32}, {"velocity_alpha_x_tau_1", 64}}) {
+    const double gs = slice.second;
+    const Plot& h = named(plots, slice.first);
+    const std::string g = std::to_string(static_cast<int>(gs));
+    EXPECT_EQ(h.what, "velocity by alpha and tau, gs=" + g);
+    auto v = [&](double a, double t) { return g17(10 * a + t + gs / 1000); };
+    EXPECT_EQ(h.data,
+              "# alpha position, tau position, velocity, its label, alpha, tau\n"
+              "0 0 " + v(0.25, 0) + " \"" + format_sig(10 * 0.25 + gs / 1000, 3) + "\" \"0.25\" \"0\"\n"
+              "0 1 " + v(0.25, 0.1) + " \"" + format_sig(10 * 0.25 + 0.1 + gs / 1000, 3) + "\" \"0.25\" \"0.1\"\n"
+              "1 0 " + v(0.5, 0) + " \"" + format_sig(10 * 0.5 + gs / 1000, 3) + "\" \"0.5\" \"0\"\n"
+              "1 1 " + v(0.5, 0.1) + " \"" + format_sig(10 * 0.5 + 0.1 + gs / 1000, 3) + "\" \"0.5\" \"0.1\"\n");
+    EXPECT_TRUE(has(h.script, "set xtics ('0.25' 0, '0.5' 1)\n")) << h.script;
+    EXPECT_TRUE(has(h.script, "set title 'velocity by alpha and tau, gs=" + g + "'\n")) << h.script;
+  }
   // Error against group size: one line per (alpha, tau).
   const Plot& gs = named(plots, "velocity_vs_gs");
   EXPECT_TRUE(has(gs.data, "# alpha=0.5, tau=0\n32 5.032 5.032 5.032 \"32\"\n64 5.0640000000000001 5.0640000000000001 5.0640000000000001 \"64\"\n")) << gs.data;
   EXPECT_EQ(gs.what, "velocity against gs, one line per alpha, tau");
+}
+
+TEST(report_plots, alpha_tau_heatmap_averages_seeds_and_says_so) {
+  ReportData d = ablation();
+  d.axes[2] = {"seed", "seed"};  // the third axis is now a seed: repeats of one setting
+  for (ResultRecord& r : d.results) r.axis_values = {{"alpha", r.axis_values["alpha"]}, {"tau", r.axis_values["tau"]}, {"seed", r.axis_values["gs"]}};
+  std::vector<std::string> notes;
+  const std::vector<Plot> plots = make_plots(d, "velocity", notes);
+  const Plot& h = named(plots, "velocity_alpha_x_tau");
+  EXPECT_EQ(h.what, "velocity by alpha and tau (mean over seed)");
+  // Each cell the mean of the two "seeds": 10 alpha + tau + (0.032 + 0.064) / 2.
+  const double a = 10 * 0.25 + 0 + 32.0 / 1000, b = 10 * 0.25 + 0 + 64.0 / 1000;
+  EXPECT_TRUE(has(h.data, "0 0 " + g17((a + b) / 2) + " ")) << h.data;
+}
+
+TEST(report_plots, heatmaps_are_capped_with_a_note) {
+  ReportData d = ablation();
+  // 2 x 2 alpha x tau cells, and a fourth axis with enough values to pass the cap.
+  d.axes.push_back({"model.steps", "steps"});
+  std::vector<ResultRecord> more;
+  for (size_t k = 0; k < kMaxHeatmaps; ++k)
+    for (ResultRecord r : d.results) {
+      r.axis_values["steps"] = std::to_string(k);
+      r.index = static_cast<int64_t>(more.size());
+      more.push_back(r);
+    }
+  d.results = more;
+  std::vector<std::string> notes;
+  const std::vector<Plot> plots = make_plots(d, "velocity", notes);
+  const auto heatmaps = std::count_if(plots.begin(), plots.end(), [](const Plot& p) { return has(p.name, "_alpha_x_tau_"); });
+  EXPECT_EQ(heatmaps, static_cast<std::ptrdiff_t>(kMaxHeatmaps));
+  ASSERT_FALSE(notes.empty());
+  EXPECT_TRUE(has(notes.back(), "heatmaps drawn for the first 16 of 32 slices (gs, steps)")) << notes.back();
 }
 
 TEST(report_plots, kinds_without_their_data_are_skipped) {
