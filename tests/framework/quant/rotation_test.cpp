@@ -23,7 +23,9 @@ double rel(const at::Tensor& a, const at::Tensor& b) {
 void expect_invariant(const InputTransform& t, int64_t k, bool orthogonal = true) {
   const at::Tensor x = at::randn({9, k}), w = at::randn({5, k});
   EXPECT_LT(rel(at::matmul(t.apply(x), t.fold_weight(w).t()), at::matmul(x, w.t())), 1e-5) << t.describe();
-  if (orthogonal) EXPECT_NEAR(t.apply(x).norm().item<double>(), x.norm().item<double>(), 1e-3 * x.norm().item<double>()) << t.describe();
+  if (orthogonal) {  // braces: EXPECT_NEAR is an if/else of its own (-Wdangling-else)
+    EXPECT_NEAR(t.apply(x).norm().item<double>(), x.norm().item<double>(), 1e-3 * x.norm().item<double>()) << t.describe();
+  }
 }
 
 TEST(rotation, hadamard_rotation_is_orthogonal_and_seeded) {

@@ -24,7 +24,8 @@ std::vector<std::string> names_of(const std::vector<Plot>& plots) {
   return v;
 }
 
-const Plot& named(const std::vector<Plot>& plots, const std::string& name) {
+// By value: a reference into `plots` reads to gcc 13 as one into the temporary name string.
+Plot named(const std::vector<Plot>& plots, const std::string& name) {
   for (const Plot& p : plots)
     if (p.name == name) return p;
   throw std::runtime_error("no plot " + name);
