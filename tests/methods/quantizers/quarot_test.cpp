@@ -50,15 +50,20 @@ TEST(quarot, rotations_per_layer_seeded_and_recorded) {
   EXPECT_EQ(split, 4);  // img and txt proj of 2 double blocks
   // The qkv layers took R on their value rows, recorded as an output map.
   for (LinearSite* s : model->linear_sites())
-    if (s->key().find(".attn.qkv") != std::string::npos) EXPECT_NE(s->state().output_map, nullptr) << s->key();
+    if (s->key().find(".attn.qkv") != std::string::npos) {
+      EXPECT_NE(s->state().output_map, nullptr) << s->key();
+    }
   auto full = test::builtin_flux();
   test::make_plugin<Method>(test::builtin(), "{name: quarot, vo_heads: false, " + kInt4 + "}")->apply(*full, nullptr);
   for (LinearSite* s : full->linear_sites())
-    if (s->key().find(".attn.proj") != std::string::npos)
+    if (s->key().find(".attn.proj") != std::string::npos) {
       EXPECT_NE(dynamic_cast<const HadamardRotation*>(s->input_transform()), nullptr) << s->key();
+    }
   // linear2 reads 640 = 20 x 32 channels.
   for (const SiteRecord& s : r.sites)
-    if (s.key == "single.0.linear2") EXPECT_EQ(s.texts.at(0).second, "hadamard 20x32");
+    if (s.key == "single.0.linear2") {
+      EXPECT_EQ(s.texts.at(0).second, "hadamard 20x32");
+    }
   // Another seed, another model; the same seed, the same one.
   auto other = test::builtin_flux(), same = test::builtin_flux();
   test::make_plugin<Method>(test::builtin(), "{name: quarot, seed: 6, " + kInt4 + "}")->apply(*other, nullptr);
@@ -91,7 +96,9 @@ TEST(quarot, an_ordering_sorts_the_rotated_channels) {
     EXPECT_EQ(d.kind, "site_input");
   }
   for (LinearSite* s : model->linear_sites())
-    if (m->selects(s->key())) EXPECT_NE(s->input_transform()->describe().find("hadamard"), std::string::npos);
+    if (m->selects(s->key())) {
+      EXPECT_NE(s->input_transform()->describe().find("hadamard"), std::string::npos);
+    }
 }
 
 }  // namespace

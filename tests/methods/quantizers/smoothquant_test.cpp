@@ -97,7 +97,9 @@ TEST_F(SmoothquantTest, fold_false_applies_every_scale_at_the_input) {
   for (LinearSite* s : model->linear_sites()) {
     EXPECT_EQ(s->state().input_map, nullptr) << s->key();
     EXPECT_EQ(s->state().output_map, nullptr) << s->key();
-    if (m->selects(s->key())) EXPECT_EQ(s->input_transform()->describe(), "scale") << s->key();
+    if (m->selects(s->key())) {
+      EXPECT_EQ(s->input_transform()->describe(), "scale") << s->key();
+    }
   }
 }
 
