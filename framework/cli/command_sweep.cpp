@@ -106,6 +106,15 @@ int command_sweep(CommandContext& c) {
         << (axes.empty() ? "" : " over " + axes) << "\nfolder: " << plan.root << "\n";
   if (dry_run) {
     print_tasks(c.out, plan, nullptr);
+    // What the launcher would do with the tasks not yet complete (statuses are only read here).
+    LaunchRequest lr;
+    lr.plan = &plan;
+    for (const SweepTask& t : plan.tasks)
+      if (read_task_status(plan.task_dir(t), plan.result_file).state != TaskState::complete) lr.tasks.push_back(t.index);
+    lr.pqlab = self_executable();
+    lr.workdir = current_directory();
+    if (lr.tasks.empty()) c.out << "every task is complete: nothing would run\n";
+    else c.out << plan.launcher->preview(lr);
     return 0;
   }
   create_directories(plan.root);

@@ -40,6 +40,9 @@ class Launcher {
   virtual bool tracks_all_tasks() const { return false; }
   /// Runs or submits the tasks. RuntimeError when it cannot (no sbatch, submission refused).
   virtual LaunchResult launch(const LaunchRequest& request) = 0;
+  /// What launch(request) would do, as text for `pqlab sweep --dry-run` (for slurm: the sbatch
+  /// command and the whole batch script), without writing or submitting anything.
+  virtual std::string preview(const LaunchRequest& request) const = 0;
 };
 
 }  // namespace pqlab

@@ -62,11 +62,22 @@ class Local final : public ConfiguredPlugin<Launcher, LocalConfig> {
   // the sweep command itself.
   std::set<int64_t> in_flight(const SweepPlan&) const override { return {}; }
 
+  int64_t worker_count() const {
+    return cfg_.workers > 0 ? cfg_.workers : std::max<int64_t>(1, static_cast<int64_t>(std::thread::hardware_concurrency()));
+  }
+
+  std::string preview(const LaunchRequest& rq) const override {
+    std::string devices;
+    for (const std::string& d : cfg_.devices) devices += (devices.empty() ? "" : ", ") + d;
+    return "would run " + std::to_string(rq.tasks.size()) + " task(s) with " + std::to_string(worker_count()) +
+           " local worker(s)" + (devices.empty() ? "" : " (CUDA_VISIBLE_DEVICES cycled over " + devices + ")") +
+           ", each as: " + rq.pqlab + " run --task <task folder>\n";
+  }
+
   LaunchResult launch(const LaunchRequest& rq) override {
     using Clock = std::chrono::steady_clock;
     const SweepPlan& plan = *rq.plan;
-    const int64_t workers =
-        cfg_.workers > 0 ? cfg_.workers : std::max<int64_t>(1, static_cast<int64_t>(std::thread::hardware_concurrency()));
+    const int64_t workers = worker_count();
     std::vector<int64_t> queue(rq.tasks.rbegin(), rq.tasks.rend());
     struct Running {
       int64_t task;

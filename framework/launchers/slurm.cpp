@@ -116,11 +116,12 @@ class Slurm final : public ConfiguredPlugin<Launcher, SlurmConfig> {
     const std::string dir = path_join(plan.root, "slurm");
     create_directories(dir);
     const std::string script = path_join(dir, "array.sh");
-    write_script(script, plan, rq);
-    std::vector<std::string> argv = {"sbatch", "--parsable", "--array=" + ranges(rq.tasks) +
-                                                                 (cfg_.max_parallel > 0 ? "%" + std::to_string(cfg_.max_parallel) : ""),
-                                     script};
-    const CommandOutput o = run_command(argv);
+    {
+      std::ofstream f(script, std::ios::trunc);
+      f << script_text(plan, rq);
+      if (!f) throw RuntimeError("cannot write '" + script + "'");
+    }
+    const CommandOutput o = run_command(sbatch_argv(rq, script));
     // --parsable prints "<id>" or "<id>;<cluster>" on stdout, but the output holds stderr too,
     // where sites' submit plugins and sbatch itself print notes and warnings: take the last line
     // that is a job id.
@@ -144,6 +145,13 @@ class Slurm final : public ConfiguredPlugin<Launcher, SlurmConfig> {
     return res;
   }
 
+  std::string preview(const LaunchRequest& rq) const override {
+    const std::string script = path_join(path_join(rq.plan->root, "slurm"), "array.sh");
+    std::string cmd;
+    for (const std::string& a : sbatch_argv(rq, script)) cmd += (cmd.empty() ? "" : " ") + a;
+    return "would submit: " + cmd + "\nwith " + script + ":\n" + script_text(*rq.plan, rq);
+  }
+
  private:
   std::string job_name(const SweepPlan& plan) const {
     return cfg_.job_name.empty() ? "pqlab-" + plan.experiment + "-" + plan.id : cfg_.job_name;
@@ -161,10 +169,15 @@ class Slurm final : public ConfiguredPlugin<Launcher, SlurmConfig> {
     return ids;
   }
 
+  std::vector<std::string> sbatch_argv(const LaunchRequest& rq, const std::string& script) const {
+    return {"sbatch", "--parsable",
+            "--array=" + ranges(rq.tasks) + (cfg_.max_parallel > 0 ? "%" + std::to_string(cfg_.max_parallel) : ""), script};
+  }
+
   // Paths in the script are absolute: Slurm resolves a relative --output against the job's working
   // directory, which an `extra` line (#SBATCH --chdir) may change, and the failure of a task whose
   // `cd` into the sweep's working directory failed must still be recorded in its folder.
-  void write_script(const std::string& path, const SweepPlan& plan, const LaunchRequest& rq) const {
+  std::string script_text(const SweepPlan& plan, const LaunchRequest& rq) const {
     std::ostringstream s;
     s << "#!/bin/bash\n# Written by `pqlab sweep` (launcher slurm) for sweep " << plan.id << " of " << plan.source
       << ".\n#SBATCH --job-name=" << job_name(plan)
@@ -192,9 +205,7 @@ class Slurm final : public ConfiguredPlugin<Launcher, SlurmConfig> {
       << "if [ $rc -ne 0 ] && ! grep -q '^failed' \"$dir/status\" 2>/dev/null; then\n"
       << "  printf 'failed %d %s\\n' $rc \"$(date -u +%FT%TZ)\" > \"$dir/status.tmp.$$\" && mv -f "
          "\"$dir/status.tmp.$$\" \"$dir/status\"\nfi\nexit $rc\n";
-    std::ofstream f(path, std::ios::trunc);
-    f << s.str();
-    if (!f) throw RuntimeError("cannot write '" + path + "'");
+    return s.str();
   }
 
   // Polls the queue until none of this sweep's tasks is pending or running. Returns true.

@@ -22,6 +22,8 @@ results() { find "runs/fmnist_sweep/$1" -name fmnist_sweep.h5 | wc -l; }
 # 1. dry run: 12 tasks, nothing written.
 out=$("$PQLAB" sweep "$EXP" "${SHRINK[@]}" --dry-run)
 [ "$(grep -c '^[0-9]*-[0-9a-f]\{10\} ' <<<"$out")" = 12 ] && ok "dry run lists 12 tasks" || bad "dry run: $out"
+grep -q '^would run 12 task(s) with 2 local worker(s), each as: .*pqlab run --task <task folder>$' <<<"$out" \
+  && ok "dry run says what the launcher would do" || bad "dry run preview: $(tail -1 <<<"$out")"
 [ ! -e runs ] && ok "dry run writes nothing" || bad "dry run wrote runs/"
 
 # 2. unbroken sweep.

@@ -2,6 +2,7 @@
 # shellcheck disable=SC2015  # `check && ok ... || bad ...`: ok only prints, so it never falls through
 # End to end: `pqlab sweep --launcher slurm` on a real single-node Slurm cluster
 # (scripts/local_slurm.sh), with one array task killed while it runs.
+#   0. `--dry-run` prints the sbatch command and the batch script, writes and submits nothing.
 #   1. a 12-task sweep of experiments/fmnist_sweep.yaml (shrunk) is submitted and waited for; one
 #      task's `pqlab run` gets SIGKILL mid-run. The sweep exits 1 and lists that task as failed
 #      with its log; 11 results exist; the killed task has no result (a partial file at most).
@@ -83,6 +84,17 @@ cd "$TMP" || die "no temp dir"
 ROOT=$TMP/runs/fmnist_sweep/$ID
 
 results() { find "$1" -mindepth 2 -maxdepth 2 -name fmnist_sweep.h5 -type f | wc -l; }
+
+# --------------------------------------------------------------------------- 0. dry run
+phase "0. --dry-run shows the sbatch command and the batch script, and submits nothing"
+"$PQLAB" sweep "$EXPERIMENT" "${SLURM_ARGS[@]}" "${SHRINK[@]}" --id "$ID" --dry-run \
+  --set sweep.launcher.partition=debug --set sweep.launcher.max_parallel=3 >dry.out 2>dry.err
+grep -q "^would submit: sbatch --parsable --array=0-11%3 runs/fmnist_sweep/$ID/slurm/array.sh$" dry.out &&
+  grep -q '^#SBATCH --partition=debug$' dry.out && grep -q "^  '$ROOT/11-[0-9a-f]*'$" dry.out &&
+  ok "the dry run shows sbatch --array=0-11%3, the partition line and the 12 task folders" ||
+  bad "dry run: $(cat dry.out dry.err)"
+[ ! -e "$ROOT" ] && [ -z "$(squeue -h --name="$JOB_NAME" 2>/dev/null)" ] && ok "the dry run wrote and submitted nothing" ||
+  bad "the dry run wrote $ROOT or submitted a job"
 
 # --------------------------------------------------------------------------- 1. kill one task
 phase "1. submit 12 tasks, SIGKILL one while it runs"
