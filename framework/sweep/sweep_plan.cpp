@@ -163,7 +163,12 @@ SweepPlan plan_sweep(const SweepRequest& rq, const Registries& registries) {
   std::vector<SweepAxis> axes;
   read_axes(sweep, "grid", false, axes, errors);
   read_axes(sweep, "zip", true, axes, errors);
-  if (!sweep.find("launcher")) config::apply_set(sweep, "launcher=local", errors, "the default launcher");
+  // The default launcher is local, also where `--set sweep.launcher.<key>=...` (or --workers)
+  // made a launcher mapping without a name on an experiment that has no launcher of its own.
+  const Node* launcher = sweep.find("launcher");
+  if (!launcher) config::apply_set(sweep, "launcher=local", errors, "the default launcher");
+  else if (launcher->kind == Node::Kind::map && !launcher->find("name"))
+    config::apply_set(sweep, "launcher.name=local", errors, "the default launcher");
   SweepSettings settings;
   config::read_typed_config(sweep, "sweep", &registries, errors, settings);
   errors.throw_if_any();

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "framework/core/error.h"
+#include "framework/interfaces/launcher.h"
 #include "tests/common/plugins.h"
 #include "tests/common/temp_dir.h"
 
@@ -99,6 +100,24 @@ TEST_F(SweepPlanTest, no_axes_is_one_task_and_id_can_be_set) {
   const SweepPlan p = plan("sweep: {id: mine, dir: out}\n");
   ASSERT_EQ(p.tasks.size(), 1u);
   EXPECT_EQ(p.root, "out/exp/mine");
+}
+
+TEST_F(SweepPlanTest, launcher_keys_without_a_launcher_apply_to_the_default_local_one) {
+  // `pqlab sweep exp.yaml --grid ... --workers 3` on an experiment without a sweep: block.
+  SweepPlan p = plan("", {"seed=0,1"}, {"sweep.launcher.workers=3"});
+  EXPECT_EQ(p.launcher.name, "local");
+  LaunchRequest rq;
+  rq.plan = &p;
+  rq.tasks = {0, 1};
+  rq.pqlab = "pqlab";
+  EXPECT_EQ(p.launcher->preview(rq).rfind("would run 2 task(s) with 3 local worker(s)", 0), 0u) << p.launcher->preview(rq);
+  // A key the default launcher does not have is an error that names it.
+  try {
+    plan("", {"seed=0,1"}, {"sweep.launcher.partition=gpu"});
+    FAIL() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("partition"), std::string::npos) << e.what();
+  }
 }
 
 TEST_F(SweepPlanTest, bad_axes_are_located_errors) {
