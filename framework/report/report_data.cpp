@@ -4,17 +4,14 @@
 
 #include <cmath>
 #include <cstdlib>
-#include <fstream>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <ostream>
-#include <sstream>
 
 #include "framework/core/error.h"
 #include "framework/core/paths.h"
 #include "framework/experiment/result_paths.h"
 #include "framework/io/hdf5_file.h"
-#include "framework/io/json_limits.h"
+#include "framework/sweep/sweep_files.h"
 
 namespace pqlab::report {
 namespace {
@@ -135,45 +132,17 @@ VariantRecord read_variant(const H5Reader& r, const std::vector<H5Reader::Entry>
   return v;
 }
 
-struct SweepTask {
-  int64_t index = 0;
-  std::string dir, result;
-  std::map<std::string, std::string> values;  // axis key -> value
-};
-
-std::string json_text(const nlohmann::json& j) { return j.is_string() ? j.get<std::string>() : j.dump(); }
-
 void load_sweep(const std::string& dir, ReportData& data, std::ostream& notes) {
-  const std::string manifest = path_join(dir, "manifest.json");
-  std::ifstream in(manifest, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  if (!in) throw UsageError(manifest + ": cannot read the sweep manifest");
-  if (const std::string e = json_depth_error(text.str()); !e.empty()) throw UsageError(manifest + ": " + e);
-  nlohmann::json j;
-  std::vector<SweepTask> tasks;
+  const SweepManifest manifest = read_sweep_manifest(dir);
   std::vector<Axis> axes;
-  try {
-    j = nlohmann::json::parse(text.str());
-    if (j.value("format_version", 0) != 1)
-      throw UsageError(manifest + ": unsupported sweep manifest format_version (this pqlab reads 1)");
-    for (const auto& a : j.at("axes")) axes.push_back({a.at("key").get<std::string>(), a.at("name").get<std::string>()});
-    for (const auto& t : j.at("tasks")) {
-      SweepTask task{t.at("index").get<int64_t>(), t.at("dir").get<std::string>(), t.at("result").get<std::string>(), {}};
-      if (t.contains("values"))
-        for (const auto& [k, v] : t.at("values").items()) task.values[k] = json_text(v);
-      tasks.push_back(task);
-    }
-  } catch (const nlohmann::json::exception& e) {
-    throw UsageError(manifest + ": not a sweep manifest: " + e.what());
-  }
+  for (const SweepManifest::Axis& a : manifest.axes) axes.push_back({a.key, a.name});
   // Axes of several sweeps merge by name; a result lacks the values of axes not in its sweep.
   for (const Axis& a : axes) {
     bool known = false;
     for (const Axis& b : data.axes) known = known || b.name == a.name;
     if (!known) data.axes.push_back(a);
   }
-  for (const SweepTask& t : tasks) {
+  for (const SweepManifest::Task& t : manifest.tasks) {
     const std::string rel = path_join(t.dir, t.result);
     const std::string file = path_join(dir, rel);
     std::string why;

@@ -10,6 +10,7 @@
 #include "framework/core/host.h"
 #include "framework/core/paths.h"
 #include "framework/core/version.h"
+#include "framework/io/json_limits.h"
 
 namespace pqlab {
 namespace {
@@ -70,15 +71,41 @@ void write_sweep_files(const SweepPlan& plan, const std::string& workdir) {
   write_if_changed(path_join(plan.root, "manifest.json"), m.dump(2) + "\n");
 }
 
-std::string sweep_workdir_of_task(const std::string& task_dir) {
-  const std::string manifest = path_join(path_parent(path_normal(task_dir)), "manifest.json");
-  const std::string text = read_text(manifest);
-  if (text.empty()) throw UsageError("'" + task_dir + "' is not a sweep task folder: no " + manifest);
+SweepManifest read_sweep_manifest(const std::string& root) {
+  const std::string manifest = path_join(root, "manifest.json");
+  std::ifstream in(manifest, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in) throw UsageError(manifest + ": cannot read the sweep manifest");
+  if (const std::string e = json_depth_error(text.str()); !e.empty()) throw UsageError(manifest + ": " + e);
+  auto flow = [](const nlohmann::json& j) { return j.is_string() ? j.get<std::string>() : j.dump(); };
+  SweepManifest m;
   try {
-    return nlohmann::json::parse(text).at("workdir").get<std::string>();
+    const nlohmann::json j = nlohmann::json::parse(text.str());
+    if (j.value("format_version", 0) != kManifestFormat)
+      throw UsageError(manifest + ": unsupported sweep manifest format_version (this pqlab reads " +
+                       std::to_string(kManifestFormat) + ")");
+    m.workdir = j.value("workdir", "");
+    for (const auto& a : j.at("axes")) m.axes.push_back({a.at("key").get<std::string>(), a.at("name").get<std::string>()});
+    for (const auto& t : j.at("tasks")) {
+      SweepManifest::Task task{t.at("index").get<int64_t>(), t.at("dir").get<std::string>(), t.at("result").get<std::string>(), {}};
+      if (t.contains("values"))
+        for (const auto& item : t.at("values").items()) task.values[item.key()] = flow(item.value());
+      m.tasks.push_back(task);
+    }
   } catch (const nlohmann::json::exception& e) {
-    throw RuntimeError("'" + manifest + "' is not a pqlab sweep manifest: " + e.what());
+    throw UsageError(manifest + ": not a sweep manifest: " + e.what());
   }
+  return m;
+}
+
+std::string sweep_workdir_of_task(const std::string& task_dir) {
+  const std::string root = path_parent(path_normal(task_dir));
+  if (!is_regular_file(path_join(root, "manifest.json")))
+    throw UsageError("'" + task_dir + "' is not a sweep task folder: no " + path_join(root, "manifest.json"));
+  const std::string workdir = read_sweep_manifest(root).workdir;
+  if (workdir.empty()) throw UsageError(path_join(root, "manifest.json") + ": no workdir recorded");
+  return workdir;
 }
 
 const char* task_state_name(TaskState s) {

@@ -9,6 +9,7 @@
 // Tests: tests/framework/sweep/sweep_files_test.cpp
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,25 @@ inline constexpr int64_t kManifestFormat = 1;
 /// <root>/manifest.json (format in docs/sweeps.md). workdir: where tasks resolve relative paths.
 /// Files already holding the same text are left untouched (tasks may be running).
 void write_sweep_files(const SweepPlan& plan, const std::string& workdir);
+
+/// What a reader of manifest.json needs, read back by the one module that writes it.
+struct SweepManifest {
+  struct Axis {
+    std::string key, name;  ///< config key; its short name (column and plot label)
+  };
+  struct Task {
+    int64_t index = 0;
+    std::string dir, result;                    ///< folder under the root; result file name
+    std::map<std::string, std::string> values;  ///< axis key -> value (YAML flow text)
+  };
+  std::string workdir;  ///< empty in manifests that do not record it
+  std::vector<Axis> axes;
+  std::vector<Task> tasks;
+};
+
+/// Reads <root>/manifest.json. UsageError naming the file where it cannot be read, has another
+/// format_version, or is not a manifest.
+SweepManifest read_sweep_manifest(const std::string& root);
 
 /// The working directory recorded in the manifest of the sweep that holds `task_dir`.
 std::string sweep_workdir_of_task(const std::string& task_dir);
