@@ -34,6 +34,20 @@ std::vector<char*> c_argv(const std::vector<std::string>& argv) {
   ::_exit(127);
 }
 
+// In the child after fork(): stdin from /dev/null, stdout and stderr to `out_fd`, then into
+// `workdir` (when not empty) or exit 127 saying so. Async-signal-safe calls only.
+void child_setup(int out_fd, const std::string& workdir) {
+  const int in = ::open("/dev/null", O_RDONLY);
+  if (in >= 0) ::dup2(in, 0);
+  ::dup2(out_fd, 1);
+  ::dup2(out_fd, 2);
+  if (!workdir.empty() && ::chdir(workdir.c_str()) != 0) {
+    const char* msg = "pqlab: cannot enter the working directory\n";
+    (void)!::write(2, msg, std::strlen(msg));
+    ::_exit(127);
+  }
+}
+
 }  // namespace
 
 int exit_code_of(int s) {
@@ -65,15 +79,7 @@ long spawn_logged(const std::vector<std::string>& argv, const std::string& workd
     throw RuntimeError(std::string("fork failed: ") + std::strerror(errno));
   }
   if (pid == 0) {
-    const int in = ::open("/dev/null", O_RDONLY);
-    if (in >= 0) ::dup2(in, 0);
-    ::dup2(log, 1);
-    ::dup2(log, 2);
-    if (!workdir.empty() && ::chdir(workdir.c_str()) != 0) {
-      const char* msg = "pqlab: cannot enter the working directory\n";
-      (void)!::write(2, msg, std::strlen(msg));
-      ::_exit(127);
-    }
+    child_setup(log, workdir);
     environ = envp.data();
     exec_or_die(args, 2);
   }
@@ -88,15 +94,7 @@ CommandOutput run_command(const std::vector<std::string>& argv, const std::strin
   const pid_t pid = ::fork();
   if (pid < 0) throw RuntimeError(std::string("fork failed: ") + std::strerror(errno));
   if (pid == 0) {
-    const int in = ::open("/dev/null", O_RDONLY);
-    if (in >= 0) ::dup2(in, 0);
-    ::dup2(fds[1], 1);
-    ::dup2(fds[1], 2);
-    if (!workdir.empty() && ::chdir(workdir.c_str()) != 0) {
-      const char* msg = "pqlab: cannot enter the working directory\n";
-      (void)!::write(2, msg, std::strlen(msg));
-      ::_exit(127);
-    }
+    child_setup(fds[1], workdir);
     exec_or_die(args, 2);
   }
   ::close(fds[1]);
